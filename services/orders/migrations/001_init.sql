@@ -1,0 +1,2 @@
+-- The orders service's own tables are added by later migrations.
+SELECT 1;

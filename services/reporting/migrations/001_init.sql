@@ -1,0 +1,2 @@
+-- The reporting service's own tables are added by later migrations.
+SELECT 1;

@@ -1,0 +1,473 @@
+"""`ekatalog`: run the platform, apply migrations, mint local tokens, handle dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import importlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.auth import Role, mint_token
+from shared.settings import ServiceSettings, SettingsError
+
+# name -> (settings prefix, default HTTP port)
+SERVICES: dict[str, tuple[str, int]] = {
+    "vendors": ("VENDORS", 8001),
+    "catalog": ("CATALOG", 8002),
+    "orders": ("ORDERS", 8003),
+    "reporting": ("REPORTING", 8004),
+}
+DEFAULT_DATA_DIR = Path(".data")
+
+
+def _service_module(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"services.{name}.app")
+
+
+def _settings_class(name: str) -> type[ServiceSettings]:
+    module = _service_module(name)
+    return next(
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
+    )
+
+
+def _load_settings(name: str) -> ServiceSettings:
+    try:
+        return _settings_class(name).from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"ekatalog {name}: {exc}") from None
+
+
+def local_secret(data_dir: Path) -> str:
+    """The HS256 secret of the local platform, made on first use and kept in the data dir."""
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# ---------------------------------------------------------------------------- serve / migrate
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _load_settings(args.service)
+    app = _service_module(args.service).create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.db import migrate_service
+
+    unknown = [s for s in args.services if s not in SERVICES]
+    if unknown:
+        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}")
+    for name in args.services or list(SERVICES):
+        settings = _load_settings(name)
+        migrations = Path(_service_module(name).__file__).parent / "migrations"
+        applied = asyncio.run(migrate_service(settings.database_url, name, migrations))
+        print(f"{name}: {len(applied)} migration(s) applied" + "".join(f"\n  {a}" for a in applied))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- up
+
+
+@dataclass
+class ManagedService:
+    name: str
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    ready: bool = False
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    """Starts the embedded infrastructure and the services; restarts a service that crashes."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data_dir: Path = args.data_dir.resolve()
+        self.stopping = False
+        self.services: list[ManagedService] = []
+        self.postgres = None
+        self.broker = None
+
+    def say(self, message: str) -> None:
+        print(f"[ekatalog] {message}", flush=True)
+
+    def start_infrastructure(self) -> tuple[str, dict[str, str]]:
+        from shared.embedded import EmbeddedPostgres, Tansu, port_is_open
+
+        if self.args.kafka_bootstrap:
+            bootstrap = self.args.kafka_bootstrap
+            self.say(f"Kafka: external at {bootstrap}")
+        else:
+            if port_is_open(self.args.kafka_port):
+                raise SystemExit(f"port {self.args.kafka_port} is taken; pass --kafka-port")
+            self.broker = Tansu(self.args.kafka_port)
+            self.broker.start()
+            bootstrap = self.broker.bootstrap_servers
+            self.say(f"Kafka: embedded tansu broker at {bootstrap} (in memory)")
+        names = self.args.services
+        if self.args.database_url:
+            dsns = {n: self.args.database_url.format(service=n) for n in names}
+            self.say(f"PostgreSQL: external, {self.args.database_url}")
+        else:
+            if port_is_open(self.args.pg_port):
+                raise SystemExit(f"port {self.args.pg_port} is taken; pass --pg-port")
+            self.postgres = EmbeddedPostgres(self.data_dir / "postgres", self.args.pg_port)
+            self.postgres.start()
+            from shared.db import ensure_database
+
+            for name in names:
+                asyncio.run(ensure_database(self.postgres.admin_dsn, f"ekatalog_{name}"))
+            dsns = {n: self.postgres.dsn(f"ekatalog_{n}") for n in names}
+            self.say(
+                f"PostgreSQL: embedded at 127.0.0.1:{self.args.pg_port}, "
+                f"data in {self.data_dir / 'postgres'}"
+            )
+        return bootstrap, dsns
+
+    def plan_services(self, bootstrap: str, dsns: dict[str, str]) -> None:
+        secret = local_secret(self.data_dir)
+        for index, name in enumerate(self.args.services):
+            prefix, default_port = SERVICES[name]
+            port = self.args.base_port + index if self.args.base_port else default_port
+            env = {
+                **os.environ,
+                f"{prefix}_DATABASE_URL": dsns[name],
+                f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                f"{prefix}_HTTP_PORT": str(port),
+                f"{prefix}_HTTP_HOST": self.args.host,
+                f"{prefix}_LOG_FORMAT": self.args.log_format,
+            }
+            env.setdefault(f"{prefix}_JWT_SECRET", secret)
+            self.services.append(ManagedService(name, port, env))
+
+    def spawn(self, service: ManagedService) -> None:
+        from shared.embedded import child_preexec
+
+        service.process = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", service.name],
+            env=service.env,
+            preexec_fn=child_preexec,
+        )
+        service.ready = False
+        service.started_at = time.monotonic()
+
+    async def watch(self) -> None:
+        async with httpx.AsyncClient(timeout=2) as client:
+            while not self.stopping:
+                for service in self.services:
+                    await self._check(client, service)
+                if all(s.ready for s in self.services) and not getattr(self, "_announced", False):
+                    self._announced = True
+                    self.say("all services ready. Ctrl-C stops everything.")
+                    self.say(
+                        f"mint a token: ekatalog token --role catalogue_manager "
+                        f"--data-dir {self.args.data_dir}"
+                    )
+                await asyncio.sleep(0.5)
+
+    async def _check(self, client: httpx.AsyncClient, service: ManagedService) -> None:
+        assert service.process is not None
+        code = service.process.poll()
+        if code is not None:
+            if service.next_start == 0.0:
+                delay = min(2**service.restarts, 30)
+                service.next_start = time.monotonic() + delay
+                self.say(f"{service.name} exited with code {code}; restarting in {delay}s")
+            elif time.monotonic() >= service.next_start:
+                service.restarts += 1
+                service.next_start = 0.0
+                self.spawn(service)
+            return
+        if service.ready:
+            if time.monotonic() - service.started_at > 60:
+                service.restarts = 0  # a long healthy run resets the restart backoff
+            return
+        try:
+            response = await client.get(f"http://127.0.0.1:{service.port}/readyz")
+        except httpx.HTTPError:
+            return
+        if response.status_code == 200:
+            service.ready = True
+            self.say(
+                f"{service.name:<10} ready  http://{self.args.host}:{service.port}"
+                f"  (openapi.json, asyncapi, metrics)"
+            )
+
+    def stop(self) -> None:
+        from shared.embedded import stop_process
+
+        self.stopping = True
+        for service in self.services:
+            if service.process is not None:
+                service.process.send_signal(signal.SIGTERM)
+        for service in self.services:
+            if service.process is not None:
+                stop_process(service.process, signal.SIGTERM, timeout=15)
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        self.say("stopped")
+
+    def run(self) -> int:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.data_dir / "ekatalog.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"another `ekatalog up` is using {self.data_dir}") from None
+        loop = asyncio.new_event_loop()
+        try:
+            bootstrap, dsns = self.start_infrastructure()
+            self.plan_services(bootstrap, dsns)
+            for service in self.services:
+                self.spawn(service)
+            self.say("starting " + ", ".join(s.name for s in self.services) + " ...")
+            watcher = loop.create_task(self.watch())
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, watcher.cancel)
+            try:
+                loop.run_until_complete(watcher)
+            except asyncio.CancelledError:
+                pass
+            return 0
+        finally:
+            self.say("stopping ...")
+            self.stop()
+            loop.close()
+            lock.close()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    unknown = [s for s in args.services if s not in SERVICES]
+    if unknown:
+        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}")
+    return Supervisor(args).run()
+
+
+# ------------------------------------------------------------------------------------ tokens
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    secret = args.secret or os.environ.get("EKATALOG_JWT_SECRET") or local_secret(args.data_dir)
+    role = Role(args.role)
+    if role is Role.VENDOR and not args.vendor:
+        raise SystemExit("a vendor token needs --vendor VENDOR_ID")
+    if role in (Role.PP, Role.PPK, Role.TREASURER) and not args.opd:
+        raise SystemExit(f"a {role.value} token needs --opd OPD_ID")
+    print(
+        mint_token(
+            secret,
+            role=role,
+            subject=args.subject,
+            opd_id=args.opd,
+            vendor_id=args.vendor,
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------ dead letters
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    value = args.bootstrap or os.environ.get("EKATALOG_KAFKA_BOOTSTRAP_SERVERS")
+    if not value:
+        raise SystemExit("pass --bootstrap HOST:PORT or set EKATALOG_KAFKA_BOOTSTRAP_SERVERS")
+    return value
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from shared.dlq import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(_bootstrap(args), args.topic))
+    for letter in letters:
+        print(json.dumps(letter.summary(), ensure_ascii=False))
+    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    from shared.dlq import read_dead_letters, redrive
+
+    bootstrap = _bootstrap(args)
+    letters = asyncio.run(read_dead_letters(bootstrap, args.topic))
+    if args.event_id:
+        letters = [d for d in letters if d.event_id in set(args.event_id)]
+    count = asyncio.run(redrive(bootstrap, letters))
+    print(f"re-published {count} dead letter(s) to their original topics")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ schemas
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from shared.events import event_json_schemas
+
+    for name in SERVICES:
+        _service_module(name)  # importing a service registers its events
+    schemas = event_json_schemas()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for event_type, schema in schemas.items():
+        (args.out / f"{event_type}.json").write_text(
+            json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
+    print(f"wrote {len(schemas)} event schema(s) to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ekatalog", description="Local e-Katalog and e-purchasing platform."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser(
+        "up",
+        help="run the whole platform locally",
+        description="Start PostgreSQL, a Kafka-compatible broker and the services; embedded "
+        "unless --kafka-bootstrap / --database-url point elsewhere.",
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where the embedded database and local secret live (default .data)",
+    )
+    up.add_argument(
+        "--services",
+        nargs="+",
+        default=list(SERVICES),
+        metavar="NAME",
+        help=f"services to run (default all: {' '.join(SERVICES)})",
+    )
+    up.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=0,
+        help="first HTTP port, the next services count up (default 8001..8004)",
+    )
+    up.add_argument("--pg-port", type=int, default=5433, help="embedded PostgreSQL port")
+    up.add_argument("--kafka-port", type=int, default=9092, help="embedded broker port")
+    up.add_argument(
+        "--kafka-bootstrap",
+        default=os.environ.get("EKATALOG_KAFKA_BOOTSTRAP_SERVERS"),
+        help="use this external Kafka instead of the embedded broker",
+    )
+    up.add_argument(
+        "--database-url",
+        default=os.environ.get("EKATALOG_DATABASE_URL"),
+        help="external PostgreSQL DSN template with {service}, e.g. "
+        "postgresql://u:p@db:5432/ekatalog_{service}",
+    )
+    up.add_argument("--log-format", choices=["console", "json"], default="console")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run one service (the container entrypoint)",
+        description="Run one service; configuration from its environment variables "
+        "(e.g. VENDORS_DATABASE_URL, VENDORS_KAFKA_BOOTSTRAP_SERVERS, VENDORS_JWT_SECRET).",
+    )
+    serve.add_argument("service", choices=list(SERVICES))
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply migrations using each service's environment.",
+    )
+    migrate.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help=f"services to migrate (default all: {' '.join(SERVICES)})",
+    )
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser(
+        "token",
+        help="mint a local access token",
+        description="Mint an HS256 token signed with the local secret.",
+    )
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--subject", help="the user id (default: made up)")
+    token.add_argument("--opd", help="OPD id (required for pp, ppk, treasurer)")
+    token.add_argument("--vendor", help="vendor id (required for vendor)")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    token.add_argument(
+        "--secret",
+        help="signing secret (default: EKATALOG_JWT_SECRET or the data dir's jwt-secret)",
+    )
+    token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    token.set_defaults(func=cmd_token)
+
+    dlq = sub.add_parser(
+        "dlq", help="list or re-drive dead letters", description="Dead letters live in <topic>.dlq."
+    )
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    for name, func, text in (
+        ("list", cmd_dlq_list, "print the dead letters of a topic as JSON lines"),
+        ("redrive", cmd_dlq_redrive, "publish dead letters back to their original topic"),
+    ):
+        p = dlq_sub.add_parser(name, help=text, description=text)
+        p.add_argument("topic", help="the original topic (or its .dlq)")
+        p.add_argument(
+            "--bootstrap", help="Kafka host:port (default EKATALOG_KAFKA_BOOTSTRAP_SERVERS)"
+        )
+        if name == "redrive":
+            p.add_argument("--event-id", action="append", help="only these event ids (repeatable)")
+        p.set_defaults(func=func)
+
+    schemas = sub.add_parser(
+        "schemas",
+        help="write the JSON Schema of every event",
+        description="Regenerate the committed event schemas.",
+    )
+    schemas.add_argument("--out", type=Path, default=Path("docs/events"))
+    schemas.set_defaults(func=cmd_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""Idempotent event consumer: inbox, retries with backoff, dead letters, commit after storing.
+
+Each Kafka batch is handled in one database transaction that stores the projection changes and
+the inbox rows together; the offsets are committed only after that transaction (FastStream's
+`NACK_ON_ERROR` policy: a failure rewinds the partition instead of committing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from shared.events import DeadLetterError, Event, EventMeta, decode_headers, parse, registry
+from shared.logging import correlation_id_var, get_logger
+from shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+
+log = get_logger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Any, EventMeta], Awaitable[None]]
+
+DLQ_SUFFIX = ".dlq"
+
+# Errors that say the database itself is unavailable: retrying the event cannot help and
+# dead-lettering it would lose it, so the batch is rewound and read again later.
+_INFRASTRUCTURE_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    OSError,
+    TimeoutError,
+)
+
+
+class HandlerFailed(DeadLetterError):
+    reason = "handler_failed"
+
+
+@dataclass
+class _Received:
+    record: ConsumerRecord[Any, Any]
+    event: Event | None
+    meta: EventMeta | None
+    error: DeadLetterError | None = None
+
+
+async def _raw_decoder(msg: KafkaMessage) -> None:
+    # The consumer parses records itself so that a malformed body becomes a dead letter
+    # instead of a decoding error inside FastStream.
+    return None
+
+
+class EventConsumer:
+    """One consumer group: handlers registered per event type, one subscriber per topic."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        topic_prefix: str = "",
+        batch_size: int = 500,
+        max_attempts: int = 3,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self.name = name
+        self.topic_prefix = topic_prefix
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.handlers: dict[str, Handler] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._broker: KafkaBroker | None = None
+
+    def on(self, *event_types: type[Event]) -> Callable[[Handler], Handler]:
+        def register(func: Handler) -> Handler:
+            for event_type in event_types:
+                if event_type.type in self.handlers:
+                    raise ValueError(f"{self.name} already handles {event_type.type}")
+                self.handlers[event_type.type] = func
+            return func
+
+        return register
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topic_prefix}{self.name}"
+
+    @property
+    def topics(self) -> list[str]:
+        names = {registry.get(t).topic for t in self.handlers}  # type: ignore[union-attr]
+        return sorted(f"{self.topic_prefix}{name}" for name in names)
+
+    def attach(self, broker: KafkaBroker) -> None:
+        """Declare the subscribers on `broker`; call `bind` with the pool before it starts."""
+        self._broker = broker
+        for topic in self.topics:
+            broker.subscriber(
+                topic,
+                group_id=self.group_id,
+                batch=True,
+                max_records=self.batch_size,
+                batch_timeout_ms=100,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                decoder=_raw_decoder,
+                title=f"{self.name}:{topic}",
+                description=f"{self.name} consumes "
+                + ", ".join(t for t in self.handlers if registry.get(t).topic in topic),  # type: ignore[union-attr]
+            )(self._on_batch)
+
+    def bind(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def _on_batch(self, msg: KafkaMessage) -> None:
+        records: Sequence[ConsumerRecord[Any, Any]] = (
+            msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        )
+        try:
+            await self.process(records)
+        except _INFRASTRUCTURE_ERRORS as exc:
+            log.warning(
+                "consumer cannot store the batch; it will be read again",
+                consumer=self.name,
+                error=repr(exc),
+            )
+            await asyncio.sleep(max(self.backoff_seconds, 0.5))
+            raise
+        _record_lag(self.name, msg, records)
+
+    async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Store the effects of a batch exactly once; dead-letter what cannot be processed."""
+        assert self._pool is not None, "EventConsumer.bind(pool) was not called"
+        received = self._parse(records)
+        dead = [r for r in received if r.error is not None]
+        todo = [r for r in received if r.error is None and r.event is not None]
+        async with self._pool.acquire() as conn:
+            if todo:
+                try:
+                    async with conn.transaction():
+                        await self._apply(conn, todo, savepoints=False)
+                except _INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception:
+                    # Find the culprit one event at a time; the others still commit.
+                    async with conn.transaction():
+                        dead += await self._apply(conn, todo, savepoints=True)
+        for item in dead:
+            await self._dead_letter(item)
+
+    def _parse(self, records: Sequence[ConsumerRecord[Any, Any]]) -> list[_Received]:
+        received = []
+        seen: set[uuid.UUID] = set()
+        for record in records:
+            headers = decode_headers(record.headers)
+            event_type = headers.get("ce_type")
+            if event_type is not None and event_type not in self.handlers:
+                if registry.get(event_type) is not None:
+                    EVENTS_CONSUMED.labels(self.name, record.topic, "ignored").inc()
+                    continue
+            try:
+                event, meta = parse(
+                    headers,
+                    record.value,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+            except DeadLetterError as exc:
+                received.append(_Received(record, None, None, exc))
+                continue
+            if meta.id in seen:
+                EVENTS_CONSUMED.labels(self.name, record.topic, "duplicate").inc()
+                continue
+            seen.add(meta.id)
+            received.append(_Received(record, event, meta))
+        return received
+
+    async def _apply(
+        self, conn: asyncpg.Connection, items: list[_Received], *, savepoints: bool
+    ) -> list[_Received]:
+        ids = [item.meta.id for item in items]  # type: ignore[union-attr]
+        already = {
+            r["event_id"]
+            for r in await conn.fetch(
+                "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+                self.name,
+                ids,
+            )
+        }
+        failed: list[_Received] = []
+        stored: list[_Received] = []
+        for item in items:
+            assert item.meta is not None
+            if item.meta.id in already:
+                EVENTS_CONSUMED.labels(self.name, item.record.topic, "duplicate").inc()
+                continue
+            if savepoints:
+                error = await self._apply_with_retries(conn, item)
+                if error is not None:
+                    item.error = error
+                    failed.append(item)
+                    continue
+            else:
+                await self._handle(conn, item)
+            stored.append(item)
+        if stored:
+            await conn.execute(
+                "INSERT INTO inbox (consumer, event_id, event_type)"
+                " SELECT $1, unnest($2::uuid[]), unnest($3::text[])",
+                self.name,
+                [i.meta.id for i in stored],  # type: ignore[union-attr]
+                [i.meta.type for i in stored],  # type: ignore[union-attr]
+            )
+        for item in stored:
+            EVENTS_CONSUMED.labels(self.name, item.record.topic, "processed").inc()
+        return failed
+
+    async def _apply_with_retries(
+        self, conn: asyncpg.Connection, item: _Received
+    ) -> DeadLetterError | None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with conn.transaction():
+                    await self._handle(conn, item)
+                return None
+            except _INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "event handler failed",
+                    consumer=self.name,
+                    event_id=str(item.meta.id),  # type: ignore[union-attr]
+                    event_type=item.meta.type,  # type: ignore[union-attr]
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if attempt == self.max_attempts:
+                    return HandlerFailed(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        return None
+
+    async def _handle(self, conn: asyncpg.Connection, item: _Received) -> None:
+        assert item.meta is not None
+        token = correlation_id_var.set(item.meta.correlation_id)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(item.meta.id), event_type=item.meta.type
+            ):
+                await self.handlers[item.meta.type](conn, item.event, item.meta)
+        finally:
+            correlation_id_var.reset(token)
+
+    async def _dead_letter(self, item: _Received) -> None:
+        assert self._broker is not None and item.error is not None
+        record = item.record
+        headers = decode_headers(record.headers)
+        headers.update(
+            {
+                "dlq_reason": item.error.reason,
+                "dlq_error": str(item.error)[:2000],
+                "dlq_consumer": self.name,
+                "dlq_original_topic": record.topic,
+                "dlq_original_partition": str(record.partition),
+                "dlq_original_offset": str(record.offset),
+                "dlq_failed_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        await self._broker.publish(
+            record.value or b"",
+            f"{record.topic}{DLQ_SUFFIX}",
+            key=record.key,
+            headers=headers,
+        )
+        EVENTS_CONSUMED.labels(self.name, record.topic, "dead_letter").inc()
+        log.error(
+            "event dead-lettered",
+            consumer=self.name,
+            topic=record.topic,
+            offset=record.offset,
+            reason=item.error.reason,
+            error=str(item.error),
+            correlation_id=headers.get("ce_correlationid"),
+        )
+
+
+def _record_lag(name: str, msg: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    consumer = getattr(msg, "consumer", None)
+    highwater = getattr(consumer, "highwater", None)
+    if highwater is None:
+        return
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    for (topic, partition), offset in last.items():
+        end = highwater(TopicPartition(topic, partition))
+        if end is not None:
+            CONSUMER_LAG.labels(name, topic, str(partition)).set(max(end - offset - 1, 0))

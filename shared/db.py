@@ -1,0 +1,142 @@
+"""PostgreSQL pool and the forward-only migration runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "sql"
+_MIGRATION_NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
+# One lock id for all migration runs: two processes of one service starting together must not
+# both apply the same file.
+_MIGRATION_LOCK = 0x656B_6174_6D69
+
+
+class MigrationError(RuntimeError):
+    """A migration file is malformed, or one already applied was changed afterwards."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    component: str
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def _jsonb_codec(conn: asyncpg.Connection) -> object:
+    return conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await _jsonb_codec(conn)  # type: ignore[misc]
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+def load_migrations(component: str, directory: Path) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise MigrationError(
+                f"{path}: migration files are named NNN_description.sql (lower case)"
+            )
+        migrations.append(Migration(component, match.group(1), path.name, path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"{directory}: two migration files share a version number")
+    return migrations
+
+
+async def apply_migrations(conn: asyncpg.Connection, component: str, directory: Path) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; returns the names applied.
+
+    Refuses to go on when a file that was already applied no longer matches its recorded checksum.
+    """
+    migrations = load_migrations(component, directory)
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   component  text NOT NULL,
+                   version    text NOT NULL,
+                   name       text NOT NULL,
+                   checksum   text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (component, version))"""
+        )
+        rows = await conn.fetch(
+            "SELECT version, name, checksum FROM schema_migrations WHERE component = $1",
+            component,
+        )
+        applied = {r["version"]: r for r in rows}
+        for migration in migrations:
+            recorded = applied.get(migration.version)
+            if recorded is not None and recorded["checksum"] != migration.checksum:
+                raise MigrationError(
+                    f"migration {directory / migration.name} was changed after it was applied "
+                    f"(recorded as {recorded['name']}); add a new migration instead"
+                )
+        done = []
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (component, version, name, checksum)"
+                    " VALUES ($1, $2, $3, $4)",
+                    component,
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("migration applied", component=component, migration=migration.name)
+            done.append(migration.name)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+async def migrate_service(dsn: str, service: str, directory: Path) -> list[str]:
+    """Apply the platform tables (outbox, inbox) and then the service's own migrations."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        applied = await apply_migrations(conn, "platform", PLATFORM_MIGRATIONS)
+        applied += await apply_migrations(conn, service, directory)
+        return applied
+    finally:
+        await conn.close()
+
+
+async def ensure_database(admin_dsn: str, name: str) -> bool:
+    """Create database `name` if it does not exist; returns True when it was created."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await conn.close()

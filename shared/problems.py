@@ -1,0 +1,106 @@
+"""RFC 9457 problem details, the one error shape every service returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise to answer with problem+json; `errors` lists field-level problems."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str = "about:blank",
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_ if type_ == "about:blank" or ":" in type_ else f"/problems/{type_}"
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def field_error(field: str, reason: str) -> Problem:
+    """422 naming one field and why it was refused."""
+    return Problem(
+        422,
+        "Unprocessable Content",
+        f"{field}: {reason}",
+        type_="validation-error",
+        errors=[{"field": field, "reason": reason}],
+    )
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        problem.body(str(request.url.path)),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"] if p not in ("body", "query", "path", "header")]
+            errors.append({"field": ".".join(loc) or str(err["loc"][0]), "reason": err["msg"]})
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        problem = Problem(
+            422, "Unprocessable Content", detail, type_="validation-error", errors=errors
+        )
+        return problem_response(problem, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not Found", 405: "Method Not Allowed"}
+        problem = Problem(
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+        return problem_response(problem, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        problem = Problem(500, "Internal Server Error", "an unexpected error was logged")
+        return problem_response(problem, request)

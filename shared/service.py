@@ -1,0 +1,260 @@
+"""The FastAPI application every service is built from: lifespan, health, metrics, docs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.auth import TokenVerifier
+from shared.consumer import DLQ_SUFFIX, EventConsumer
+from shared.db import create_pool, migrate_service
+from shared.events import Event
+from shared.logging import configure_logging, correlation_id_var, get_logger, new_correlation_id
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.outbox import Outbox, OutboxRelay
+from shared.problems import install_problem_handlers
+from shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+@dataclass
+class BackgroundJob:
+    """A periodic task run while the service is up (for example a deadline check)."""
+
+    name: str
+    interval_seconds: float
+    run: object  # async callable taking the FastAPI app
+
+
+@dataclass
+class ServiceDefinition:
+    """What makes one service: its name, settings, tables, routes, and events in and out."""
+
+    name: str
+    title: str
+    description: str
+    settings: ServiceSettings
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    publishes: Sequence[type[Event]] = ()
+    consumer: EventConsumer | None = None
+    version: str = "0.1.0"
+    background: Sequence[BackgroundJob] = ()
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> None:
+    if not topics:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+def service_topics(definition: ServiceDefinition) -> list[str]:
+    prefix = definition.settings.topic_prefix
+    topics = {f"{prefix}{e.topic}" for e in definition.publishes}
+    if definition.consumer is not None:
+        topics.update(definition.consumer.topics)
+        topics.update(f"{t}{DLQ_SUFFIX}" for t in definition.consumer.topics)
+    return sorted(topics)
+
+
+async def _retry_until_ready(what: str, attempt: object, max_delay: float = 5.0) -> object:
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()  # type: ignore[operator]
+        except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning(f"waiting for {what}", error=repr(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
+def create_service_app(definition: ServiceDefinition) -> FastAPI:
+    settings = definition.settings
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"ekatalog-{definition.name}",
+        request_timeout_ms=10_000,
+        logger=get_logger("faststream"),
+    )
+    outbox = Outbox(source=f"/ekatalog/{definition.name}", topic_prefix=settings.topic_prefix)
+    for event in definition.publishes:
+        broker.publisher(
+            outbox.topic_for(event),
+            title=f"{outbox.topic_for(event)}:{event.type}",
+            description=(event.__doc__ or "").strip(),
+            schema=event,
+        )
+    if definition.consumer is not None:
+        definition.consumer.attach(broker)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(definition.name, settings.log_format, settings.log_level)
+        await _retry_until_ready(
+            "the database",
+            lambda: migrate_service(settings.database_url, definition.name, definition.migrations),
+        )
+        pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        await _retry_until_ready(
+            "the Kafka broker",
+            lambda: ensure_topics(
+                settings.kafka_bootstrap_servers,
+                service_topics(definition),
+                settings.topic_partitions,
+            ),
+        )
+        if definition.consumer is not None:
+            definition.consumer.bind(pool)
+        await _retry_until_ready("the Kafka broker", broker.start)
+        relay = OutboxRelay(
+            pool,
+            settings.database_url,
+            settings.kafka_bootstrap_servers,
+            name=definition.name,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            lease_seconds=settings.relay_lease_seconds,
+        )
+        await relay.start()
+        app.state.pool = pool
+        app.state.relay = relay
+        jobs = [asyncio.create_task(_periodic(app, job)) for job in definition.background]
+        log.info("service started", port=settings.http_port)
+        try:
+            yield
+        finally:
+            for task in jobs:
+                task.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await relay.stop()
+            await broker.stop()
+            await pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version=definition.version,
+        lifespan=lifespan,
+        # The bundled Swagger UI and ReDoc pages load scripts from a CDN; the OpenAPI document
+        # itself is served at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.service = definition.name
+    app.state.broker = broker
+    app.state.outbox = outbox
+    app.state.token_verifier = TokenVerifier(
+        settings.jwt_verification_key, settings.jwt_algorithm, settings.jwt_issuer
+    )
+    install_problem_handlers(app)
+    _install_observability(app)
+    app.include_router(_operations_router(definition, broker))
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+async def _periodic(app: FastAPI, job: BackgroundJob) -> None:
+    while True:
+        await asyncio.sleep(job.interval_seconds)
+        try:
+            await job.run(app)  # type: ignore[operator]
+        except Exception:
+            log.exception("background job failed", job=job.name)
+
+
+def _install_observability(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def correlate(request: Request, call_next):  # type: ignore[no-untyped-def]
+        cid = request.headers.get(CORRELATION_HEADER) or new_correlation_id()
+        token = correlation_id_var.set(cid)
+        started = time.perf_counter()
+        try:
+            with structlog.contextvars.bound_contextvars(correlation_id=cid):
+                response: Response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
+        response.headers[CORRELATION_HEADER] = cid
+        return response
+
+
+def _operations_router(definition: ServiceDefinition, broker: KafkaBroker) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    spec = AsyncAPI(
+        broker,
+        title=f"{definition.title} events",
+        version=definition.version,
+        description=definition.description,
+    )
+
+    @router.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": definition.name}
+
+    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, object] = {}
+        pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
+        try:
+            assert pool is not None
+            async with pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {exc!r}"
+        checks["broker"] = "ok" if await broker.ping(timeout=2) else "unavailable"
+        relay: OutboxRelay | None = getattr(request.app.state, "relay", None)
+        if relay is not None:
+            checks["outbox_backlog"] = relay.backlog
+            checks["outbox_oldest_seconds"] = round(relay.oldest_age, 3)
+        ready = checks["database"] == "ok" and checks["broker"] == "ok"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/asyncapi", summary="AsyncAPI document of the events this service uses")
+    async def asyncapi() -> Response:
+        return Response(spec.to_specification().to_json(), media_type="application/json")
+
+    return router

@@ -1,0 +1,75 @@
+"""Settings read from the environment, one variable prefix per service."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed; the message names it."""
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; a service subclasses it and sets its own `env_prefix`."""
+
+    model_config = SettingsConfigDict(env_prefix="EKATALOG_", extra="ignore")
+
+    database_url: str = Field(description="PostgreSQL DSN of this service's own database")
+    kafka_bootstrap_servers: str = Field(description="comma-separated host:port list")
+    topic_prefix: str = Field(default="", description="prepended to every topic name")
+    topic_partitions: int = Field(default=6, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: str | None = Field(default=None, description="HS256 shared secret")
+    jwt_public_key: str | None = Field(default=None, description="RS256 public key, PEM")
+    jwt_issuer: str | None = None
+    db_pool_min: int = Field(default=1, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    relay_lease_seconds: float = Field(default=30.0, gt=0)
+    consumer_batch_size: int = Field(default=500, ge=1)
+    consumer_max_attempts: int = Field(default=3, ge=1)
+    consumer_backoff_seconds: float = Field(default=0.2, ge=0)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Self:
+        """Load from the environment, turning validation errors into one readable message."""
+        try:
+            settings = cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise SettingsError(cls.describe_errors(exc)) from None
+        settings.check_consistency()
+        return settings
+
+    @classmethod
+    def describe_errors(cls, exc: ValidationError) -> str:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            variable = f"{prefix}{field}".upper()
+            reason = "is required but not set" if err["type"] == "missing" else err["msg"]
+            lines.append(f"{variable} {reason}")
+        return "invalid configuration: " + "; ".join(lines)
+
+    def check_consistency(self) -> None:
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        if self.jwt_algorithm == "HS256" and not self.jwt_secret:
+            raise SettingsError(f"{prefix}JWT_SECRET is required when {prefix}JWT_ALGORITHM=HS256")
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise SettingsError(
+                f"{prefix}JWT_PUBLIC_KEY is required when {prefix}JWT_ALGORITHM=RS256"
+            )
+
+    @property
+    def jwt_verification_key(self) -> str:
+        key = self.jwt_secret if self.jwt_algorithm == "HS256" else self.jwt_public_key
+        assert key is not None  # guaranteed by check_consistency
+        return key

@@ -1,0 +1,51 @@
+"""Session-wide embedded PostgreSQL and tansu broker; a fresh database and topics per test."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.embedded import EmbeddedPostgres, Tansu, free_port
+from tests.support import Infra
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    with tempfile.TemporaryDirectory(prefix="ekatalog-test-") as tmp:
+        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+        broker = Tansu(free_port())
+        postgres.start(durable=False)
+        broker.start()
+        try:
+            yield Infra(postgres.admin_dsn, broker.bootstrap_servers)
+        finally:
+            broker.stop()
+            postgres.stop()
+
+
+@pytest.fixture
+async def database(infra: Infra) -> AsyncIterator[str]:
+    """DSN of a new, empty database that exists only for this test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield infra.dsn(name)
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix that gives this test its own topics and consumer groups."""
+    return f"t{uuid.uuid4().hex[:10]}."

@@ -1,0 +1,123 @@
+"""Helpers for tests that run services against the real database and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from shared.auth import Role, mint_token
+from shared.events import decode_headers
+
+TEST_JWT_SECRET = "test-secret-for-the-ekatalog-suite-0123456789"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Infra:
+    admin_dsn: str
+    bootstrap_servers: str
+
+    def dsn(self, database: str) -> str:
+        return self.admin_dsn.rsplit("/", 1)[0] + f"/{database}"
+
+
+def token(
+    role: Role | str,
+    *,
+    opd_id: str | None = None,
+    vendor_id: str | None = None,
+    subject: str | None = None,
+    ttl_seconds: int = 3600,
+) -> str:
+    return mint_token(
+        TEST_JWT_SECRET,
+        role=role,
+        opd_id=opd_id,
+        vendor_id=vendor_id,
+        subject=subject,
+        ttl_seconds=ttl_seconds,
+    )
+
+
+def auth(role: Role | str, **claims: Any) -> dict[str, str]:
+    """Authorization header for a role; pass opd_id= or vendor_id= where the role needs one."""
+    return {"Authorization": f"Bearer {token(role, **claims)}"}
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (migrations, broker, relay, consumers) and give an HTTP client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 15.0, interval: float = 0.1
+) -> T:
+    """Poll `check` until it returns a truthy value without raising; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = await check()
+            if result:
+                return result
+        except AssertionError as exc:
+            last_error = exc
+        await asyncio.sleep(interval)
+    if last_error is not None:
+        raise last_error
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    type: str
+    key: str
+    data: dict[str, Any]
+    headers: dict[str, str]
+
+
+async def read_topic(
+    bootstrap_servers: str, topic: str, *, min_count: int = 1, timeout: float = 15.0
+) -> list[ReceivedEvent]:
+    """Read a topic from the beginning until at least `min_count` records arrived."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    events: list[ReceivedEvent] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(events) < min_count and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for r in records:
+                    headers = decode_headers(r.headers)
+                    events.append(
+                        ReceivedEvent(
+                            headers.get("ce_type", ""),
+                            (r.key or b"").decode(),
+                            json.loads(r.value) if r.value else {},
+                            headers,
+                        )
+                    )
+    finally:
+        await consumer.stop()
+    return events
