@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
+from pydantic import AfterValidator, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.service import ServiceDefinition, create_service_app
+from services.vendors import api
+from services.vendors.domain import check_region_setting
+from services.vendors.events import VENDOR_EVENTS
+from shared.service import BackgroundJob, ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
 
 
 class VendorsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VENDORS_", extra="ignore")
 
     http_port: int = 8001
+    city_region_code: Annotated[str, AfterValidator(check_region_setting)] = Field(
+        default="33.75",
+        description="Kemendagri code of the city whose vendors count as local (Kota Pekalongan)",
+    )
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
+        default="Asia/Jakarta", description="whose calendar day KSWP validity and sanctions use"
+    )
+    daily_check_interval_seconds: float = Field(
+        default=3600, gt=0, description="how often suspension ends and KSWP expiry are checked"
+    )
 
 
 def create_app(settings: VendorsSettings | None = None) -> FastAPI:
@@ -26,5 +50,14 @@ def create_app(settings: VendorsSettings | None = None) -> FastAPI:
             description="Vendor (penyedia) registration, verification, scale and sanctions.",
             settings=settings,
             migrations=Path(__file__).parent / "migrations",
+            routers=[api.router],
+            publishes=VENDOR_EVENTS,
+            background=[
+                BackgroundJob(
+                    "vendor-daily-checks",
+                    settings.daily_check_interval_seconds,
+                    run=api.run_daily_checks,
+                )
+            ],
         )
     )

@@ -64,6 +64,13 @@ class VendorEvent(Event):
     is_koperasi: bool
     is_local: bool = Field(description="region code inside the city's configured region")
     kswp_valid_until: date | None = None
+    is_pkp: bool | None = Field(
+        default=None, description="PKP: registered to charge VAT (Pengusaha Kena Pajak)"
+    )
+    capital: int | None = Field(
+        default=None, description="modal usaha in whole rupiah, excluding land and buildings"
+    )
+    annual_sales: int | None = Field(default=None, description="annual sales in whole rupiah")
 
 
 class VendorRegistered(VendorEvent):
