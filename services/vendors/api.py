@@ -224,7 +224,7 @@ async def list_vendors(
     scale: BusinessScale | None = None,
     koperasi: bool | None = None,
     local: bool | None = None,
-    kbli: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
+    kbli: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the legal name")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,

@@ -23,22 +23,23 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 
 from services.vendors.events import BusinessScale, LegalForm, VendorState
 
 # ----------------------------------------------------------------------------------- identifiers
 
-_NIB = re.compile(r"^\d{13}$")
-_NPWP_PLAIN = re.compile(r"^\d{15}(\d)?$")
-_NPWP_PUNCTUATED = re.compile(r"^\d{2}\.\d{3}\.\d{3}\.\d-\d{3}\.\d{3}$")
-_KBLI = re.compile(r"^\d{5}$")
+_NIB = re.compile(r"^[0-9]{13}$")
+_NPWP_PLAIN = re.compile(r"^[0-9]{15}([0-9])?$")
+_NPWP_PUNCTUATED = re.compile(r"^[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}$")
+_KBLI = re.compile(r"^[0-9]{5}$")
 # Kemendagri codes: province.regency[.district[.village]]; a vendor address names at least its
 # regency or city (kabupaten/kota), e.g. 33.75 (Kota Pekalongan), 33.75.01, 33.75.01.1001.
-_REGION = re.compile(r"^\d{2}\.\d{2}(\.\d{2}(\.\d{4})?)?$")
+_REGION = re.compile(r"^[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?$")
 # A city setting may also be a whole province (a provincial catalogue).
-_REGION_SETTING = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+_REGION_SETTING = re.compile(r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
 _URL = re.compile(r"^https?://\S+$")
@@ -185,22 +186,35 @@ class Profile(BaseModel):
     address: Text
     region_code: RegionCode
     capital: Rupiah | None = None
-    annual_sales: Rupiah | None = None
+    annual_sales: Rupiah | None = Field(default=None, validate_default=True)
     kswp_status: KswpStatus
-    kswp_valid_until: IsoDate | None = None
+    kswp_valid_until: IsoDate | None = Field(default=None, validate_default=True)
     is_pkp: StrictBool = Field(description="PKP: registered to charge VAT (Pengusaha Kena Pajak)")
     contact: Contact
     documents: dict[DocumentKind, DocumentUrl] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Profile:
-        if self.capital is None and self.annual_sales is None:
+    # Cross-field rules are field validators (defaults validated too) so that the error names
+    # the field to fix rather than the whole body.
+    @field_validator("kbli")
+    @classmethod
+    def _distinct_kbli(cls, kbli: list[str]) -> list[str]:
+        if len(set(kbli)) != len(kbli):
+            raise ValueError("a KBLI code is listed twice")
+        return kbli
+
+    @field_validator("annual_sales")
+    @classmethod
+    def _some_amount(cls, annual_sales: int | None, info: ValidationInfo) -> int | None:
+        if annual_sales is None and "capital" in info.data and info.data["capital"] is None:
             raise ValueError("capital or annual_sales is needed to derive the business scale")
-        if self.kswp_status is KswpStatus.VALID and self.kswp_valid_until is None:
-            raise ValueError("kswp_valid_until is required when kswp_status is valid")
-        if len(set(self.kbli)) != len(self.kbli):
-            raise ValueError("kbli lists a code twice")
-        return self
+        return annual_sales
+
+    @field_validator("kswp_valid_until")
+    @classmethod
+    def _dated_if_valid(cls, valid_until: date | None, info: ValidationInfo) -> date | None:
+        if valid_until is None and info.data.get("kswp_status") is KswpStatus.VALID:
+            raise ValueError("required when kswp_status is valid")
+        return valid_until
 
     def kswp_valid_on(self, today: date) -> bool:
         """Tax compliance holds through its validity date, inclusive."""

@@ -1,0 +1,128 @@
+"""A running vendors service per test, and the requests most tests make."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+from fastapi import FastAPI
+
+from services.vendors.api import commands_for
+from services.vendors.app import VendorsSettings
+from services.vendors.commands import VendorCommands
+from services.vendors.events import TOPIC
+from shared.auth import Role
+from tests.support import ReceivedEvent, auth, read_topic
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
+MANAGER = auth(Role.CATALOGUE_MANAGER, subject="ukpbj-1")
+AUDITOR = auth(Role.AUDITOR, subject="auditor-1")
+TODAY = date.today()
+
+
+def new_nib() -> str:
+    return "".join(random.choice("0123456789") for _ in range(13))
+
+
+def new_npwp() -> str:
+    return "".join(random.choice("0123456789") for _ in range(15))
+
+
+def profile(**overrides: Any) -> dict[str, Any]:
+    """A valid registration of a small local CV; override any field."""
+    body: dict[str, Any] = {
+        "legal_name": "CV Batik Pesisir",
+        "legal_form": "CV",
+        "nib": new_nib(),
+        "npwp": new_npwp(),
+        "kbli": ["13134", "47711"],
+        "address": "Jl. Hayam Wuruk 1, Pekalongan",
+        "region_code": "33.75.01",
+        "capital": 800_000_000,
+        "annual_sales": 1_500_000_000,
+        "kswp_status": "valid",
+        "kswp_valid_until": (TODAY + timedelta(days=180)).isoformat(),
+        "is_pkp": False,
+        "contact": {"name": "Siti Aminah", "email": "siti@batik.example", "phone": "+62285123456"},
+        "documents": {
+            "nib_certificate": "https://docs.example/nib.pdf",
+            "npwp_card": "https://docs.example/npwp.pdf",
+            "deed_of_establishment": "https://docs.example/akta.pdf",
+            "kswp_certificate": "https://docs.example/kswp.pdf",
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def vendor_auth(vendor_id: str) -> dict[str, str]:
+    return auth(Role.VENDOR, vendor_id=vendor_id, subject=f"user-{vendor_id[:8]}")
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: VendorsSettings
+
+    @property
+    def commands(self) -> VendorCommands:
+        return commands_for(self.app)
+
+    async def register(self, **overrides: Any) -> dict[str, Any]:
+        vendor_id = str(uuid.uuid4())
+        response = await self.client.post(
+            "/vendors", json=profile(**overrides), headers=vendor_auth(vendor_id)
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def act(self, vendor_id: str, action: str, body: Any = None) -> httpx.Response:
+        return await self.client.post(f"/vendors/{vendor_id}/{action}", json=body, headers=MANAGER)
+
+    async def verified(self, **overrides: Any) -> dict[str, Any]:
+        vendor = await self.register(**overrides)
+        response = await self.act(vendor["vendor_id"], "verify")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def update(self, vendor: dict[str, Any], **changes: Any) -> httpx.Response:
+        """PUT the vendor's current profile with `changes`, as its owner."""
+        body = {k: vendor[k] for k in profile()}
+        body.update(changes)
+        return await self.client.put(
+            f"/vendors/{vendor['vendor_id']}", json=body, headers=vendor_auth(vendor["vendor_id"])
+        )
+
+    async def get(self, vendor_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/vendors/{vendor_id}", headers=MANAGER)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def events(self, min_count: int) -> list[ReceivedEvent]:
+        """What the service published, each checked against its committed JSON Schema."""
+        events = await read_topic(
+            self.settings.kafka_bootstrap_servers,
+            f"{self.settings.topic_prefix}{TOPIC}",
+            min_count=min_count,
+        )
+        for event in events:
+            schema = json.loads((SCHEMAS / f"{event.type}.json").read_text())
+            jsonschema.validate(event.data, schema)
+        return events
+
+
+def assert_problem(response: httpx.Response, status: int, type_: str | None = None) -> Any:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    if type_ is not None:
+        assert body["type"] == f"/problems/{type_}", body
+    return body
