@@ -1,0 +1,467 @@
+"""SQL of the catalog service: vendor projection, storefronts (etalase), products, search."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.catalog.search import SearchQuery, Sort
+
+Row = dict[str, Any]
+
+ETALASE_COLUMNS = (
+    "code",
+    "name",
+    "description",
+    "state",
+    "categories",
+    "vendor_types",
+    "kbli",
+    "only_local",
+    "only_umk_koperasi",
+    "price_ceiling",
+    "recurate_changes",
+    "collections",
+)
+PRODUCT_COLUMNS = (
+    "etalase_id",
+    "vendor_id",
+    "vendor_type",
+    "name",
+    "description",
+    "specification",
+    "category_code",
+    "category_path",
+    "kbki",
+    "unit",
+    "price",
+    "regional_prices",
+    "tax_percent",
+    "pdn",
+    "tkdn",
+    "bmp",
+    "tkdn_certificate",
+    "tkdn_verified",
+    "sni",
+    "brand",
+    "stock",
+    "delivery_regions",
+    "photos",
+    "state",
+    "taken_down_by",
+    "state_reasons",
+    "revision",
+    "etalase_open",
+    "vendor_is_umk",
+    "vendor_is_koperasi",
+    "vendor_is_local",
+    "search_doc",
+)
+_PRODUCT_SELECT = """
+SELECT p.*, e.code AS etalase_code,
+       (SELECT r.revision FROM product_revision r
+        WHERE r.product_id = p.id AND r.status = 'pending') AS pending_revision
+FROM product p JOIN etalase e ON e.id = p.etalase_id
+"""
+
+
+def _row(record: asyncpg.Record | None) -> Row | None:
+    if record is None:
+        return None
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in record.items()}
+
+
+def _set_clause(columns: Sequence[str], allowed: Sequence[str], first: int) -> str:
+    unknown = set(columns) - set(allowed)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    return ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=first))
+
+
+# --------------------------------------------------------------------------- vendors
+
+
+async def lock_vendor(conn: asyncpg.Connection, vendor_id: uuid.UUID) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            "SELECT * FROM vendor_projection WHERE vendor_id = $1 FOR UPDATE", vendor_id
+        )
+    )
+
+
+async def get_vendor(conn: asyncpg.Connection, vendor_id: uuid.UUID) -> Row | None:
+    return _row(
+        await conn.fetchrow("SELECT * FROM vendor_projection WHERE vendor_id = $1", vendor_id)
+    )
+
+
+async def upsert_vendor(conn: asyncpg.Connection, vendor: Mapping[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO vendor_projection (vendor_id, version, state, legal_name, kbli,
+               region_code, scale, is_umk, is_koperasi, is_local)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (vendor_id) DO UPDATE SET
+               version = excluded.version, state = excluded.state,
+               legal_name = excluded.legal_name, kbli = excluded.kbli,
+               region_code = excluded.region_code, scale = excluded.scale,
+               is_umk = excluded.is_umk, is_koperasi = excluded.is_koperasi,
+               is_local = excluded.is_local, updated_at = now()""",
+        vendor["vendor_id"],
+        vendor["version"],
+        vendor["state"],
+        vendor["legal_name"],
+        vendor["kbli"],
+        vendor["region_code"],
+        vendor["scale"],
+        vendor["is_umk"],
+        vendor["is_koperasi"],
+        vendor["is_local"],
+    )
+
+
+async def copy_vendor_flags(
+    conn: asyncpg.Connection, vendor_id: uuid.UUID, is_umk: bool, is_koperasi: bool, is_local: bool
+) -> None:
+    await conn.execute(
+        """UPDATE product SET vendor_is_umk = $2, vendor_is_koperasi = $3, vendor_is_local = $4
+           WHERE vendor_id = $1 AND (vendor_is_umk, vendor_is_koperasi, vendor_is_local)
+                 IS DISTINCT FROM ($2, $3, $4)""",
+        vendor_id,
+        is_umk,
+        is_koperasi,
+        is_local,
+    )
+
+
+async def lock_vendor_products(
+    conn: asyncpg.Connection, vendor_id: uuid.UUID, state: str, taken_down_by: str | None = None
+) -> list[uuid.UUID]:
+    """Ids of a vendor's products in `state`, locked in id order (the order every command uses)."""
+    rows = await conn.fetch(
+        """SELECT id FROM product
+           WHERE vendor_id = $1 AND state = $2 AND taken_down_by IS NOT DISTINCT FROM $3
+           ORDER BY id FOR UPDATE""",
+        vendor_id,
+        state,
+        taken_down_by,
+    )
+    return [r["id"] for r in rows]
+
+
+# --------------------------------------------------------------------------- etalase
+
+
+async def insert_etalase(
+    conn: asyncpg.Connection, etalase_id: uuid.UUID, values: Mapping[str, Any]
+) -> Row:
+    columns = ", ".join(ETALASE_COLUMNS)
+    params = ", ".join(f"${i}" for i in range(2, len(ETALASE_COLUMNS) + 2))
+    row = await conn.fetchrow(
+        f"INSERT INTO etalase (id, {columns}, version) VALUES ($1, {params}, 1) RETURNING *",
+        etalase_id,
+        *(values[c] for c in ETALASE_COLUMNS),
+    )
+    return _row(row)  # type: ignore[return-value]
+
+
+async def lock_etalase(
+    conn: asyncpg.Connection, etalase_id: uuid.UUID, *, shared: bool = False
+) -> Row | None:
+    """Lock a storefront; submissions take a shared lock so a close waits for them."""
+    mode = "SHARE" if shared else "UPDATE"
+    return _row(await conn.fetchrow(f"SELECT * FROM etalase WHERE id = $1 FOR {mode}", etalase_id))
+
+
+async def get_etalase(conn: asyncpg.Connection, etalase_id: uuid.UUID) -> Row | None:
+    return _row(await conn.fetchrow("SELECT * FROM etalase WHERE id = $1", etalase_id))
+
+
+async def list_etalase(conn: asyncpg.Connection, states: Sequence[str]) -> list[Row]:
+    rows = await conn.fetch(
+        "SELECT * FROM etalase WHERE state = ANY($1::text[]) ORDER BY code", list(states)
+    )
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+async def update_etalase(
+    conn: asyncpg.Connection, etalase_id: uuid.UUID, changes: Mapping[str, Any]
+) -> Row:
+    """Apply `changes` and count one more version (one event follows each update)."""
+    columns = list(changes)
+    assignments = _set_clause(columns, ETALASE_COLUMNS, 2)
+    separator = ", " if assignments else ""
+    row = await conn.fetchrow(
+        f"UPDATE etalase SET {assignments}{separator}version = version + 1, updated_at = now()"
+        " WHERE id = $1 RETURNING *",
+        etalase_id,
+        *(changes[c] for c in columns),
+    )
+    return _row(row)  # type: ignore[return-value]
+
+
+async def set_etalase_products_open(
+    conn: asyncpg.Connection, etalase_id: uuid.UUID, is_open: bool
+) -> None:
+    await conn.execute(
+        "UPDATE product SET etalase_open = $2 WHERE etalase_id = $1 AND etalase_open <> $2",
+        etalase_id,
+        is_open,
+    )
+
+
+# --------------------------------------------------------------------------- products
+
+
+async def insert_product(
+    conn: asyncpg.Connection, product_id: uuid.UUID, values: Mapping[str, Any]
+) -> None:
+    columns = ", ".join(PRODUCT_COLUMNS)
+    params = ", ".join(f"${i}" for i in range(2, len(PRODUCT_COLUMNS) + 2))
+    await conn.execute(
+        f"INSERT INTO product (id, {columns}) VALUES ($1, {params})",
+        product_id,
+        *(values[c] for c in PRODUCT_COLUMNS),
+    )
+
+
+async def get_product(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
+    return _row(await conn.fetchrow(f"{_PRODUCT_SELECT} WHERE p.id = $1", product_id))
+
+
+async def lock_product(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
+    return (await lock_products(conn, [product_id])).get(product_id)
+
+
+async def lock_products(
+    conn: asyncpg.Connection, product_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Row]:
+    """Lock products with their vendors' projection rows.
+
+    Everything locks vendor first (shared here, exclusive in the vendor event handler) and then
+    products in id order: a review cannot list a product while a suspension is taking the
+    vendor's products down, and two commands cannot deadlock.
+    """
+    ids = list(product_ids)
+    await conn.execute(
+        """SELECT 1 FROM vendor_projection WHERE vendor_id IN
+               (SELECT vendor_id FROM product WHERE id = ANY($1::uuid[]))
+           ORDER BY vendor_id FOR SHARE""",
+        ids,
+    )
+    await conn.execute(
+        "SELECT 1 FROM product WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
+    )
+    rows = await conn.fetch(f"{_PRODUCT_SELECT} WHERE p.id = ANY($1::uuid[])", ids)
+    return {r["id"]: _row(r) for r in rows}  # type: ignore[misc]
+
+
+async def update_product(
+    conn: asyncpg.Connection, product_id: uuid.UUID, changes: Mapping[str, Any]
+) -> Row:
+    """Apply `changes` and count one more version (one event follows each update)."""
+    columns = list(changes)
+    assignments = _set_clause(columns, PRODUCT_COLUMNS, 2)
+    separator = ", " if assignments else ""
+    await conn.execute(
+        f"UPDATE product SET {assignments}{separator}version = version + 1, updated_at = now()"
+        " WHERE id = $1",
+        product_id,
+        *(changes[c] for c in columns),
+    )
+    return await get_product(conn, product_id)  # type: ignore[return-value]
+
+
+async def list_products(
+    conn: asyncpg.Connection,
+    *,
+    vendor_id: uuid.UUID | None,
+    etalase_id: uuid.UUID | None,
+    state: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[Row]:
+    """Products for the manager, auditor or owning vendor, in id order (keyset by id)."""
+    rows = await conn.fetch(
+        f"""{_PRODUCT_SELECT}
+            WHERE ($1::uuid IS NULL OR p.vendor_id = $1)
+              AND ($2::uuid IS NULL OR p.etalase_id = $2)
+              AND ($3::text IS NULL OR p.state = $3)
+              AND ($4::uuid IS NULL OR p.id > $4)
+            ORDER BY p.id LIMIT $5""",
+        vendor_id,
+        etalase_id,
+        state,
+        after,
+        limit,
+    )
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- revisions
+
+
+async def insert_revision(
+    conn: asyncpg.Connection,
+    product_id: uuid.UUID,
+    revision: int,
+    changes: Mapping[str, Any],
+    status: str,
+    created_by: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO product_revision (product_id, revision, changes, status, created_by)
+           VALUES ($1, $2, $3, $4, $5)""",
+        product_id,
+        revision,
+        dict(changes),
+        status,
+        created_by,
+    )
+
+
+async def next_revision(conn: asyncpg.Connection, product_id: uuid.UUID) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(max(revision), 1) + 1 FROM product_revision WHERE product_id = $1",
+            product_id,
+        )
+    )
+
+
+async def pending_revision(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
+    return _row(
+        await conn.fetchrow(
+            "SELECT * FROM product_revision WHERE product_id = $1 AND status = 'pending'",
+            product_id,
+        )
+    )
+
+
+async def decide_revision(
+    conn: asyncpg.Connection,
+    product_id: uuid.UUID,
+    revision: int,
+    status: str,
+    reasons: Sequence[str],
+    decided_by: str,
+) -> None:
+    await conn.execute(
+        """UPDATE product_revision SET status = $3, reasons = $4, decided_by = $5,
+               decided_at = now()
+           WHERE product_id = $1 AND revision = $2""",
+        product_id,
+        revision,
+        status,
+        list(reasons),
+        decided_by,
+    )
+
+
+async def revisions(conn: asyncpg.Connection, product_id: uuid.UUID) -> list[Row]:
+    rows = await conn.fetch(
+        "SELECT * FROM product_revision WHERE product_id = $1 ORDER BY revision", product_id
+    )
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+async def record_price(
+    conn: asyncpg.Connection,
+    product_id: uuid.UUID,
+    revision: int,
+    price: int,
+    regional_prices: Mapping[str, int],
+) -> None:
+    await conn.execute(
+        """INSERT INTO product_price_history (product_id, revision, price, regional_prices)
+           VALUES ($1, $2, $3, $4)""",
+        product_id,
+        revision,
+        price,
+        dict(regional_prices),
+    )
+
+
+async def price_history(conn: asyncpg.Connection, product_id: uuid.UUID) -> list[Row]:
+    rows = await conn.fetch(
+        """SELECT revision, price, regional_prices, effective_from FROM product_price_history
+           WHERE product_id = $1 ORDER BY effective_from, revision""",
+        product_id,
+    )
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- search
+
+# Typos cost trigrams: 0.45 keeps one wrong letter in a 6-letter Indonesian word matching.
+WORD_SIMILARITY_THRESHOLD = 0.45
+_SORT_KEY = {
+    Sort.PRICE_ASC: "p.price",
+    Sort.PRICE_DESC: "p.price",
+    Sort.TKDN: "p.tkdn_bmp",
+}
+
+
+def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    where = ["p.searchable"]
+    if query.text:
+        where.append(f"{param(query.text.lower())} <% p.search_doc")
+        key = "word_similarity($1, p.search_doc)::float8"
+    else:
+        key = None
+    if query.sort is not Sort.RELEVANCE:
+        key = _SORT_KEY[query.sort]
+    filters: list[tuple[Any, str]] = [
+        (query.etalase_id, "p.etalase_id = {}"),
+        (query.category, "p.category_path @> ARRAY[{}]::text[]"),
+        (query.min_tkdn_bmp, "p.tkdn_bmp >= {}"),
+        (query.min_tkdn, "p.tkdn_verified AND p.tkdn >= {}"),
+        (query.min_price, "p.price >= {}"),
+        (query.max_price, "p.price <= {}"),
+        (query.region, "p.delivery_regions @> ARRAY[{}]::text[]"),
+        (query.pdn, "p.pdn = {}"),
+        (query.umkm_koperasi, "p.umkm_koperasi = {}"),
+        (query.local_vendor, "p.vendor_is_local = {}"),
+    ]
+    for value, condition in filters:
+        if value is not None:
+            where.append(condition.format(param(value)))
+    if query.in_stock is not None:
+        where.append("p.stock > 0" if query.in_stock else "p.stock = 0")
+    direction = "DESC" if query.sort.descending else "ASC"
+    comparison = "<" if query.sort.descending else ">"
+    if query.after is not None:
+        after_key, after_id = query.after
+        if key is None:
+            where.append(f"p.id {comparison} {param(after_id)}")
+        else:
+            where.append(f"({key}, p.id) {comparison} ({param(after_key)}, {param(after_id)})")
+    order = f"p.id {direction}" if key is None else f"{key} {direction}, p.id {direction}"
+    sql = f"""
+        SELECT p.*, e.code AS etalase_code, {key or "NULL::float8"} AS sort_key
+        FROM product p JOIN etalase e ON e.id = p.etalase_id
+        WHERE {" AND ".join(where)}
+        ORDER BY {order}
+        LIMIT {param(query.limit + 1)}"""
+    return sql, params
+
+
+async def search_products(conn: asyncpg.Connection, query: SearchQuery) -> list[Row]:
+    """One page plus one row more (to know whether there is a next page)."""
+    sql, params = _search_sql(query)
+    async with conn.transaction(readonly=True):
+        await conn.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
+            str(WORD_SIMILARITY_THRESHOLD),
+        )
+        rows = await conn.fetch(sql, *params)
+    return [_row(r) for r in rows]  # type: ignore[misc]
