@@ -71,8 +71,10 @@ class EventConsumer:
         batch_size: int = 500,
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.name = name
+        self.session_timeout_ms = session_timeout_ms
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -111,6 +113,10 @@ class EventConsumer:
                 max_records=self.batch_size,
                 batch_timeout_ms=100,
                 auto_offset_reset="earliest",
+                # A new member is assigned partitions only after the group's join window,
+                # which brokers derive from the session timeout.
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=max(self.session_timeout_ms // 10, 100),
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=_raw_decoder,
                 title=f"{self.name}:{topic}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,17 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
+
+    def consumer_options(self) -> dict[str, Any]:
+        """Keyword arguments for `EventConsumer` taken from these settings."""
+        return {
+            "topic_prefix": self.topic_prefix,
+            "batch_size": self.consumer_batch_size,
+            "max_attempts": self.consumer_max_attempts,
+            "backoff_seconds": self.consumer_backoff_seconds,
+            "session_timeout_ms": self.consumer_session_timeout_ms,
+        }
 
     @classmethod
     def from_env(cls, **overrides: object) -> Self:

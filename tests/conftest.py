@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -10,8 +11,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from shared.cli import SERVICES
 from shared.embedded import EmbeddedPostgres, Tansu, free_port
-from tests.support import Infra
+from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra
+
+# A consumer joins its group after half the session timeout on the embedded broker; a short one
+# keeps each test's start-up quick. Real deployments keep the 10 s default.
+for _prefix in ("EKATALOG", *(prefix for prefix, _ in SERVICES.values())):
+    os.environ.setdefault(
+        f"{_prefix}_CONSUMER_SESSION_TIMEOUT_MS", str(TEST_CONSUMER_SESSION_TIMEOUT_MS)
+    )
 
 
 @pytest.fixture(scope="session")

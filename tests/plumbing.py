@@ -11,6 +11,7 @@ from shared.consumer import EventConsumer
 from shared.db import PLATFORM_MIGRATIONS, apply_migrations, create_pool
 from shared.events import Event, EventMeta
 from shared.outbox import Outbox, OutboxRelay
+from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS
 
 
 class CounterIncremented(Event):
@@ -45,6 +46,7 @@ async def prepare(dsn: str) -> asyncpg.Pool:
 
 
 def counter_consumer(prefix: str, **options: object) -> EventConsumer:
+    options.setdefault("session_timeout_ms", TEST_CONSUMER_SESSION_TIMEOUT_MS)
     consumer = EventConsumer("counters", topic_prefix=prefix, **options)  # type: ignore[arg-type]
 
     @consumer.on(CounterIncremented)

@@ -18,6 +18,7 @@ from shared.auth import Role, mint_token
 from shared.events import decode_headers
 
 TEST_JWT_SECRET = "test-secret-for-the-ekatalog-suite-0123456789"
+TEST_CONSUMER_SESSION_TIMEOUT_MS = 2000
 
 T = TypeVar("T")
 
@@ -58,7 +59,8 @@ def auth(role: Role | str, **claims: Any) -> dict[str, str]:
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan (migrations, broker, relay, consumers) and give an HTTP client."""
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # Unhandled errors reach the client as the 500 problem a real server would send.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 
@@ -86,8 +88,12 @@ async def eventually(
 class ReceivedEvent:
     type: str
     key: str
-    data: dict[str, Any]
+    value: bytes
     headers: dict[str, str]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.value)
 
 
 async def read_topic(
@@ -112,10 +118,7 @@ async def read_topic(
                     headers = decode_headers(r.headers)
                     events.append(
                         ReceivedEvent(
-                            headers.get("ce_type", ""),
-                            (r.key or b"").decode(),
-                            json.loads(r.value) if r.value else {},
-                            headers,
+                            headers.get("ce_type", ""), (r.key or b"").decode(), r.value, headers
                         )
                     )
     finally:

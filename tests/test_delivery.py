@@ -1,0 +1,178 @@
+"""Delivery guarantees of outbox -> broker -> inbox, against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from shared.embedded import Tansu, free_port
+from shared.outbox import Outbox, outbox_backlog
+from shared.service import ensure_topics
+from tests.plumbing import (
+    CounterIncremented,
+    counter_consumer,
+    make_relay,
+    prepare,
+    start_consumer,
+    write_events,
+)
+from tests.proxy import TcpProxy
+from tests.support import Infra, eventually
+
+AGGREGATES = 200
+EVENTS_PER_AGGREGATE = 50  # 10,000 events in all
+
+
+def counter_events(first_seq: int, last_seq: int) -> list[CounterIncremented]:
+    # Aggregates interleave, as they would in a real stream of commands.
+    return [
+        CounterIncremented(counter_id=f"counter-{a:03d}", seq=s)
+        for s in range(first_seq, last_seq + 1)
+        for a in range(AGGREGATES)
+    ]
+
+
+async def applied_total(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT coalesce(sum(applied), 0) FROM counter_projection"))
+
+
+@pytest.fixture
+async def proxied_broker() -> AsyncIterator[tuple[Tansu, TcpProxy]]:
+    """A broker whose clients all go through a proxy that the test can cut."""
+    proxy_port = free_port()
+    broker = Tansu(free_port(), advertised_port=proxy_port)
+    broker.start()
+    proxy = TcpProxy(proxy_port, broker.port)
+    await proxy.start()
+    yield broker, proxy
+    await proxy.stop()
+    broker.stop()
+
+
+@pytest.mark.slow
+async def test_ten_thousand_events_arrive_exactly_once_in_order_through_failures(
+    database: str, topic_prefix: str, proxied_broker: tuple[Tansu, TcpProxy]
+) -> None:
+    broker, proxy = proxied_broker
+    bootstrap = broker.bootstrap_servers
+    pool = await prepare(database)
+    outbox = Outbox("/test", topic_prefix)
+    await ensure_topics(bootstrap, [outbox.topic_for(CounterIncremented)], 6)
+    relay = make_relay(pool, database, bootstrap, batch_size=200, max_backoff=1.0)
+    await relay.start()
+    options = {"batch_size": 50}
+
+    # (a) The consumer stops mid-stream and comes back: nothing is lost or applied twice.
+    await write_events(pool, outbox, counter_events(1, 20))
+    consumer = await start_consumer(bootstrap, pool, counter_consumer(topic_prefix, **options))
+    await eventually(lambda: _at_least(pool, 500), timeout=30, interval=0.02)
+    await consumer.stop()
+    stopped_at = await applied_total(pool)
+    assert stopped_at < 4000, "the consumer was meant to stop mid-stream"
+    await asyncio.sleep(1)
+    assert await applied_total(pool) == stopped_at, "a stopped consumer changed the projection"
+    consumer = await start_consumer(bootstrap, pool, counter_consumer(topic_prefix, **options))
+    await eventually(lambda: _at_least(pool, 4000), timeout=60)
+
+    # (c) The broker becomes unreachable while new events are written: the outbox holds them.
+    await proxy.cut()
+    await write_events(pool, outbox, counter_events(21, 30))
+    await asyncio.sleep(4)
+    async with pool.acquire() as conn:
+        backlog, oldest = await outbox_backlog(conn)
+    assert backlog == 2000, "events written during the outage must wait in the outbox"
+    assert oldest > 2
+    await proxy.start()
+    await eventually(lambda: _at_least(pool, 6000), timeout=90)
+
+    # (b) Everything published so far is published a second time, then the stream goes on.
+    async with pool.acquire() as conn:
+        republished = await conn.execute("UPDATE outbox SET published_at = NULL")
+    assert republished == "UPDATE 6000"
+    relay.wake()
+    await write_events(pool, outbox, counter_events(31, 50))
+
+    total = AGGREGATES * EVENTS_PER_AGGREGATE
+    await eventually(lambda: _outbox_drained(pool), timeout=90)
+    await eventually(lambda: _at_least(pool, total), timeout=90)
+    await asyncio.sleep(1.5)  # let any late duplicate arrive before the final count
+
+    rows = await pool.fetch("SELECT * FROM counter_projection ORDER BY counter_id")
+    assert len(rows) == AGGREGATES
+    assert {r["applied"] for r in rows} == {EVENTS_PER_AGGREGATE}, "an event applied twice or lost"
+    assert {r["last_seq"] for r in rows} == {EVENTS_PER_AGGREGATE}
+    assert sum(r["out_of_order"] for r in rows) == 0, "an aggregate's events arrived out of order"
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'counters'") == total
+    assert relay.published == total + 6000
+
+    await consumer.stop()
+    await relay.stop()
+    await pool.close()
+
+
+async def _at_least(pool: asyncpg.Pool, count: int) -> bool:
+    return await applied_total(pool) >= count
+
+
+async def _outbox_drained(pool: asyncpg.Pool) -> bool:
+    async with pool.acquire() as conn:
+        backlog, _ = await outbox_backlog(conn)
+    return backlog == 0
+
+
+async def test_relay_publishes_keyed_by_aggregate_and_marks_rows(
+    infra: Infra, database: str, topic_prefix: str
+) -> None:
+    from tests.support import read_topic
+
+    pool = await prepare(database)
+    outbox = Outbox("/test", topic_prefix)
+    topic = outbox.topic_for(CounterIncremented)
+    await ensure_topics(infra.bootstrap_servers, [topic], 3)
+    await write_events(pool, outbox, counter_events(1, 2)[:10])
+    relay = make_relay(pool, database, infra.bootstrap_servers)
+    await relay.start()
+    try:
+        events = await read_topic(infra.bootstrap_servers, topic, min_count=10)
+        assert len(events) == 10
+        for event in events:
+            assert event.key == event.data["counter_id"]
+            assert event.type == CounterIncremented.type
+            assert event.headers["ce_specversion"] == "1.0"
+            assert event.headers["ce_subject"] == event.data["counter_id"]
+            assert event.headers["content-type"] == "application/json"
+            assert event.headers["ce_source"] == "/test"
+        ids = {e.headers["ce_id"] for e in events}
+        stored = {str(r["event_id"]) for r in await pool.fetch("SELECT event_id FROM outbox")}
+        assert ids == stored, "the event id is minted in the outbox, not at publish time"
+        await eventually(lambda: _outbox_drained(pool), timeout=10)
+    finally:
+        await relay.stop()
+        await pool.close()
+
+
+async def test_only_one_relay_publishes_per_database(
+    infra: Infra, database: str, topic_prefix: str
+) -> None:
+    pool = await prepare(database)
+    first = make_relay(pool, database, infra.bootstrap_servers)
+    second = make_relay(pool, database, infra.bootstrap_servers)
+    await first.start()
+    await asyncio.sleep(0.5)
+    await second.start()
+    outbox = Outbox("/test", topic_prefix)
+    await ensure_topics(infra.bootstrap_servers, [outbox.topic_for(CounterIncremented)], 3)
+    await write_events(pool, outbox, counter_events(1, 1))
+    try:
+        await eventually(lambda: _outbox_drained(pool), timeout=15)
+        assert first.published == AGGREGATES and second.published == 0
+        await first.stop()  # the lock passes to the other relay
+        await write_events(pool, outbox, counter_events(2, 2))
+        await eventually(lambda: _outbox_drained(pool), timeout=15)
+        assert second.published == AGGREGATES
+    finally:
+        await second.stop()
+        await pool.close()
