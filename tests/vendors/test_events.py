@@ -1,0 +1,72 @@
+"""What reaches the topic: every event type, in per-vendor version order, matching its schema."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.vendors.events import VENDOR_EVENTS
+from tests.vendors.helpers import TODAY, Service, assert_problem
+
+
+async def test_lifecycle_events_on_the_topic(service: Service) -> None:
+    valid_until = TODAY + timedelta(days=20)
+    vendor = await service.register(kswp_valid_until=valid_until.isoformat(), is_pkp=True)
+    vid = vendor["vendor_id"]
+    await service.act(vid, "verify")
+    await service.update(await service.get(vid), address="Jl. Baru 9")
+    await service.act(
+        vid, "suspend", {"reason": "terlambat kirim", "until": valid_until.isoformat()}
+    )
+    await service.act(vid, "reinstate")
+    await service.commands.run_daily_checks(valid_until + timedelta(days=1))
+    await service.update(
+        await service.get(vid), kswp_valid_until=(TODAY + timedelta(days=400)).isoformat()
+    )
+    await service.update(await service.get(vid), kbli=["47711"])
+    rejected = await service.register(legal_form="Koperasi")
+    await service.act(rejected["vendor_id"], "reject", {"reasons": ["NIB tidak cocok"]})
+    # refused commands leave no event behind
+    assert_problem(await service.act(vid, "reinstate"), 409)
+
+    events = await service.events(min_count=11)
+    assert len(events) == 11
+    mine = [e for e in events if e.key == vid]
+    assert [(e.type.split(".")[2], e.data["state"]) for e in mine] == [
+        ("registered", "submitted"),
+        ("verified", "verified"),
+        ("profile_updated", "verified"),
+        ("suspended", "suspended"),
+        ("reinstated", "verified"),
+        ("expired", "expired"),
+        ("profile_updated", "expired"),
+        ("verified", "verified"),
+        ("profile_updated", "submitted"),
+    ]
+    assert [e.data["version"] for e in mine] == list(range(1, 10))
+    assert {e.type for e in events} == {e.type for e in VENDOR_EVENTS}
+    for e in events:
+        assert e.headers["ce_subject"] == e.key == e.data["vendor_id"]
+        assert e.headers["ce_type"] == e.type
+
+    registered, verified, updated, suspended, reinstated = (e.data for e in mine[:5])
+    assert (registered["scale"], registered["is_umk"], registered["is_local"]) == (
+        "mikro",
+        True,
+        True,
+    )
+    assert (registered["is_pkp"], registered["capital"]) == (True, 800_000_000)
+    assert registered["kswp_valid_until"] == valid_until.isoformat()
+    assert verified["verified_by"] == "ukpbj-1"
+    assert updated["changed_fields"] == ["address"] and updated["requires_review"] is False
+    assert (suspended["reason"], suspended["until"]) == ("terlambat kirim", valid_until.isoformat())
+    assert reinstated["reinstated_by"] == "ukpbj-1"
+    assert mine[7].data["verified_by"] == "system:kswp-renewal"
+    assert mine[8].data["requires_review"] is True
+    other = [e.data for e in events if e.key == rejected["vendor_id"]]
+    assert other[0]["is_koperasi"] is True
+    assert (other[1]["reasons"], other[1]["rejected_by"]) == (["NIB tidak cocok"], "ukpbj-1")
+
+    # history and outbox are written together: one row each per event
+    async with service.app.state.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM vendor_history") == 11
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 11

@@ -1,0 +1,77 @@
+"""Listing with filters and keyset pagination."""
+
+from __future__ import annotations
+
+from tests.vendors.helpers import AUDITOR, MANAGER, Service, assert_problem
+
+
+async def test_filters_and_pagination(service: Service) -> None:
+    batik = await service.verified(legal_name="CV Batik Pesisir", kbli=["13134"])
+    koperasi = await service.register(
+        legal_name="Koperasi Batik Setono", legal_form="Koperasi", kbli=["13134", "47711"]
+    )
+    besar = await service.register(
+        legal_name="PT Konstruksi Jaya 100%",
+        legal_form="PT",
+        capital=20_000_000_000,
+        kbli=["41011"],
+        region_code="33.26",
+    )
+    perorangan = await service.register(
+        legal_name="Toko_Ani",
+        legal_form="UD",
+        capital=None,
+        annual_sales=16_000_000_000,
+        kbli=["47711"],
+        region_code="33.75",
+    )
+
+    async def ids(**params: object) -> list[str]:
+        response = await service.client.get("/vendors", params=params, headers=AUDITOR)
+        assert response.status_code == 200, response.text
+        return [v["vendor_id"] for v in response.json()["items"]]
+
+    everyone = [batik, koperasi, besar, perorangan]
+    assert await ids() == [v["vendor_id"] for v in everyone]
+    assert await ids(state="verified") == [batik["vendor_id"]]
+    assert await ids(state="submitted", scale="mikro") == [koperasi["vendor_id"]]
+    assert await ids(scale="menengah") == [perorangan["vendor_id"]]
+    assert await ids(koperasi="true") == [koperasi["vendor_id"]]
+    assert await ids(koperasi="false", local="false") == [besar["vendor_id"]]
+    assert await ids(local="true", kbli="47711") == [
+        koperasi["vendor_id"],
+        perorangan["vendor_id"],
+    ]
+    assert await ids(q="batik") == [batik["vendor_id"], koperasi["vendor_id"]]
+    # LIKE wildcards in the search text match themselves only
+    assert await ids(q="100%") == [besar["vendor_id"]]
+    assert await ids(q="o_a") == [perorangan["vendor_id"]]
+    assert await ids(q="%") == [besar["vendor_id"]]
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await service.client.get("/vendors", params=params, headers=MANAGER)).json()
+        seen += [v["vendor_id"] for v in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert (seen, pages) == ([v["vendor_id"] for v in everyone], 2)
+
+    for bad in (
+        {"state": "pending"},
+        {"scale": "huge"},
+        {"kbli": "4771"},
+        {"kbli": "٤٧٧١١"},
+        {"limit": 0},
+        {"limit": 1000},
+        {"local": "maybe"},
+        {"cursor": "bm90IGEgY3Vyc29y"},
+        {"cursor": "%%%"},
+        {"q": "a\x00b"},
+    ):
+        response = await service.client.get("/vendors", params=bad, headers=MANAGER)
+        assert_problem(response, 422, "validation-error")
