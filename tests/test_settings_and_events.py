@@ -1,0 +1,116 @@
+"""Settings errors, the event envelope and structured logs: pure, no I/O."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.vendors.app import VendorsSettings
+from shared.events import (
+    InvalidEvent,
+    MalformedEvent,
+    UnknownEventType,
+    build_headers,
+    encode,
+    event_json_schemas,
+    parse,
+)
+from shared.logging import configure_logging, correlation_id_var, get_logger
+from shared.settings import SettingsError
+from tests.plumbing import CounterIncremented
+
+
+def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VENDORS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("VENDORS_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
+    monkeypatch.setenv("VENDORS_JWT_SECRET", "s")
+    with pytest.raises(SettingsError, match="VENDORS_DATABASE_URL is required but not set"):
+        VendorsSettings.from_env()
+
+
+def test_malformed_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VENDORS_DATABASE_URL", "postgresql://x/y")
+    monkeypatch.setenv("VENDORS_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
+    monkeypatch.setenv("VENDORS_JWT_SECRET", "s")
+    monkeypatch.setenv("VENDORS_HTTP_PORT", "eighty")
+    with pytest.raises(SettingsError, match="VENDORS_HTTP_PORT"):
+        VendorsSettings.from_env()
+
+
+def test_the_key_for_the_chosen_algorithm_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VENDORS_DATABASE_URL", "postgresql://x/y")
+    monkeypatch.setenv("VENDORS_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
+    monkeypatch.setenv("VENDORS_JWT_ALGORITHM", "RS256")
+    monkeypatch.delenv("VENDORS_JWT_PUBLIC_KEY", raising=False)
+    with pytest.raises(SettingsError, match="VENDORS_JWT_PUBLIC_KEY is required"):
+        VendorsSettings.from_env()
+
+
+def _headers(**overrides: str) -> dict[str, str]:
+    headers = build_headers(
+        event_id=uuid.uuid4(),
+        event_type=CounterIncremented.type,
+        source="/test",
+        subject="c1",
+        time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        correlation_id="cid",
+    )
+    headers.update(overrides)
+    return headers
+
+
+def test_envelope_round_trip() -> None:
+    headers = _headers()
+    assert headers["ce_time"] == "2026-01-02T03:04:05Z"
+    event, meta = parse(headers, encode(CounterIncremented(counter_id="c1", seq=3)))
+    assert event == CounterIncremented(counter_id="c1", seq=3)
+    assert str(meta.id) == headers["ce_id"]
+    assert meta.correlation_id == "cid" and meta.subject == "c1"
+
+
+def test_added_optional_fields_are_accepted() -> None:
+    event, _ = parse(_headers(), b'{"counter_id": "c1", "seq": 3, "new_field": true}')
+    assert event == CounterIncremented(counter_id="c1", seq=3)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "error"),
+    [
+        (_headers(), b"{", MalformedEvent),
+        (_headers(ce_type="ekatalog.nope.v1"), b"{}", UnknownEventType),
+        (_headers(), b'{"counter_id": "c1"}', InvalidEvent),
+        (_headers(ce_id="not-a-uuid"), b"{}", MalformedEvent),
+        (_headers(ce_specversion="0.3"), b"{}", MalformedEvent),
+        ({"content-type": "application/json"}, b"{}", MalformedEvent),
+    ],
+)
+def test_unreadable_events_raise_dead_letter_errors(
+    headers: dict[str, str], body: bytes, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        parse(headers, body)
+
+
+def test_every_event_schema_names_its_type_and_topic() -> None:
+    schema = event_json_schemas()[CounterIncremented.type]
+    assert schema["$id"] == CounterIncremented.type
+    assert schema["x-topic"] == CounterIncremented.topic
+    assert set(schema["required"]) == {"counter_id", "seq"}
+
+
+def test_json_logs_carry_the_correlation_id(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("vendors", "json", "info")
+    token = correlation_id_var.set("abc123")
+    try:
+        get_logger("t").info("vendor verified", vendor_id="v1")
+    finally:
+        correlation_id_var.reset(token)
+        logging.getLogger().handlers.clear()
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["event"] == "vendor verified"
+    assert line["correlation_id"] == "abc123"
+    assert line["service"] == "vendors" and line["vendor_id"] == "v1"
