@@ -127,7 +127,9 @@ def _problem(exc: VendorError) -> Problem:
             )
         case KswpNotValid():
             return Problem(409, "Tax compliance not valid", str(exc), type_="kswp-not-valid")
-    return Problem(409, "Conflict", str(exc))
+        case _:
+            # a rule added without its own mapping still refuses, as a conflict
+            return Problem(409, "Conflict", str(exc), type_="vendor-rule")
 
 
 async def _run(call: Awaitable[T]) -> T:

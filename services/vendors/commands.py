@@ -207,7 +207,15 @@ class VendorCommands:
             if existing is not None:
                 raise DuplicateNib(profile.nib, existing)
             now = datetime.now(UTC)
-            vendor = Vendor(vendor_id, VendorState.SUBMITTED, 1, profile, None, now, now)
+            vendor = Vendor(
+                vendor_id=vendor_id,
+                state=VendorState.SUBMITTED,
+                version=1,
+                profile=profile,
+                suspended_until=None,
+                registered_at=now,
+                updated_at=now,
+            )
             try:
                 async with conn.transaction():  # a savepoint: the id race is told apart below
                     return await self._write(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,11 +17,11 @@ import jsonschema
 from fastapi import FastAPI
 
 from services.vendors.api import commands_for
-from services.vendors.app import VendorsSettings
+from services.vendors.app import VendorsSettings, create_app
 from services.vendors.commands import VendorCommands
 from services.vendors.events import TOPIC
 from shared.auth import Role
-from tests.support import ReceivedEvent, auth, read_topic
+from tests.support import TEST_JWT_SECRET, Infra, ReceivedEvent, auth, read_topic, running
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
 MANAGER = auth(Role.CATALOGUE_MANAGER, subject="ukpbj-1")
@@ -117,6 +119,23 @@ class Service:
             schema = json.loads((SCHEMAS / f"{event.type}.json").read_text())
             jsonschema.validate(event.data, schema)
         return events
+
+
+@asynccontextmanager
+async def start_service(
+    infra: Infra, database: str, topic_prefix: str, **overrides: Any
+) -> AsyncIterator[Service]:
+    settings = VendorsSettings(
+        database_url=database,
+        kafka_bootstrap_servers=infra.bootstrap_servers,
+        topic_prefix=topic_prefix,
+        jwt_secret=TEST_JWT_SECRET,
+        relay_poll_seconds=0.05,
+        **overrides,
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        yield Service(app, client, settings)
 
 
 def assert_problem(response: httpx.Response, status: int, type_: str | None = None) -> Any:
