@@ -277,6 +277,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     return Supervisor(args).run()
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    settings = _load_settings(args.service)
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+    try:
+        response = httpx.get(f"http://{host}:{settings.http_port}/readyz", timeout=3)
+    except httpx.HTTPError as exc:
+        print(f"{args.service}: not reachable: {exc}", file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.status_code == 200 else 1
+
+
 # ------------------------------------------------------------------------------------ tokens
 
 
@@ -406,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("service", choices=list(SERVICES))
     serve.set_defaults(func=cmd_serve)
+
+    health = sub.add_parser(
+        "health", help="exit 0 when a service is ready (container health check)",
+        description="Ask a running service's /readyz, using its environment for the port.",
+    )
+    health.add_argument("service", choices=list(SERVICES))
+    health.set_defaults(func=cmd_health)
 
     migrate = sub.add_parser(
         "migrate",
