@@ -316,7 +316,12 @@ async def _with_collection(conn: asyncpg.Connection, query: SearchQuery, code: s
     return apply_collection(query, CuratedCollection.model_validate(found[0]))
 
 
-@router.get("/search", response_model=SearchPage, tags=["search"])
+@router.get(
+    "/search",
+    response_model=SearchPage,
+    tags=["search"],
+    dependencies=[Depends(optional_principal)],
+)
 async def search(
     request: Request,
     q: Annotated[str | None, Query(min_length=2, max_length=200)] = None,

@@ -173,7 +173,9 @@ class StockSet(_Body):
     stock: Quantity
 
 
-class ProductOut(BaseModel):
+class ProductPublic(BaseModel):
+    """A product as the public catalogue shows it."""
+
     id: UUID
     etalase_id: UUID
     etalase_code: str
@@ -203,13 +205,18 @@ class ProductOut(BaseModel):
     delivery_regions: list[str]
     photos: list[str]
     state: ProductState
-    taken_down_by: TakenDownBy | None
-    state_reasons: list[str]
     revision: int
-    pending_revision: int | None
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class ProductOut(ProductPublic):
+    """A product with its review status, for the manager, auditor and owning vendor."""
+
+    taken_down_by: TakenDownBy | None
+    state_reasons: list[str]
+    pending_revision: int | None
 
 
 class ProductPage(BaseModel):
@@ -217,7 +224,7 @@ class ProductPage(BaseModel):
     next_cursor: str | None
 
 
-class SearchHit(ProductOut):
+class SearchHit(ProductPublic):
     score: float | None = Field(default=None, description="text relevance, 0..1")
 
 

@@ -208,8 +208,13 @@ class Catalog:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def events(self, aggregate: str, min_count: int = 1) -> list[ReceivedEvent]:
-        """This module's events on `ekatalog.<aggregate>`, read from the broker."""
-        return await read_topic(
-            self.bootstrap, f"{self.prefix}ekatalog.{aggregate}", min_count=min_count
-        )
+    async def events_of(self, topic: str, key: str, count: int) -> list[ReceivedEvent]:
+        """The events of one aggregate on `ekatalog.<topic>`, once `count` of them arrived."""
+
+        async def arrived() -> list[ReceivedEvent]:
+            events = await read_topic(self.bootstrap, f"{self.prefix}ekatalog.{topic}", timeout=1)
+            mine = [e for e in events if e.key == key]
+            assert len(mine) >= count, f"{len(mine)} of {count} events of {key}"
+            return mine
+
+        return await eventually(arrived, timeout=20)

@@ -1,0 +1,153 @@
+"""Public search: text with typos, filters, sorting and keyset pagination over ties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.catalog.helpers import MANAGER, Catalog
+
+
+async def _search(catalog: Catalog, **params: Any) -> dict[str, Any]:
+    response = await catalog.client.get("/search", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _all_pages(catalog: Catalog, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await _search(catalog, **params, **({"cursor": cursor} if cursor else {}))
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def test_text_search_tolerates_typos(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    batik = await catalog.listed(vendor, etalase["id"])
+    seragam = await catalog.listed(
+        vendor,
+        etalase["id"],
+        name="Seragam dinas harian pegawai",
+        brand="Nusantara",
+        specification={"bahan": "drill"},
+        category_code="TEX.SERAGAM",
+    )
+    scope = {"etalase_id": etalase["id"]}
+    for q in ("batik tulis", "batk tulis", "BATIK", "jlampran", "primisima"):
+        found = await _search(catalog, q=q, **scope)
+        assert [p["id"] for p in found["items"]] == [batik["id"]], q
+        assert 0 < found["items"][0]["score"] <= 1
+    found = await _search(catalog, q="seragam dinas", **scope)
+    assert [p["id"] for p in found["items"]] == [seragam["id"]]
+    assert (await _search(catalog, q="komputer", **scope))["items"] == []
+    too_short = await catalog.client.get("/search", params={"q": "a"})
+    assert too_short.status_code == 422
+
+
+async def test_filters(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase(
+        collections=[
+            {"code": "tkdn40", "name": "TKDN >= 40%", "min_tkdn_bmp": 40, "pdn_only": True}
+        ]
+    )
+    _, local_umk = await catalog.verified_vendor()
+    _, big_remote = await catalog.verified_vendor(
+        scale="besar", is_umk=False, is_local=False, region_code="31.71"
+    )
+    high = await catalog.listed(local_umk, etalase["id"], price=500_000, tkdn=45, bmp=5)
+    low = await catalog.listed(
+        big_remote,
+        etalase["id"],
+        price=900_000,
+        tkdn=20,
+        bmp=None,
+        pdn=True,
+        stock=0,
+        delivery_regions=["31.71"],
+        category_code="TEX.SERAGAM",
+    )
+    imported = await catalog.listed(
+        big_remote,
+        etalase["id"],
+        price=300_000,
+        tkdn=None,
+        bmp=None,
+        tkdn_certificate=None,
+        pdn=False,
+    )
+    # Submitted but not reviewed: its TKDN claim does not count and it is not searchable.
+    await catalog.submit(local_umk, etalase["id"], tkdn=90)
+
+    async def ids(**params: Any) -> set[str]:
+        page = await _search(catalog, etalase_id=etalase["id"], **params)
+        return {p["id"] for p in page["items"]}
+
+    assert await ids() == {high["id"], low["id"], imported["id"]}
+    assert await ids(pdn=True) == {high["id"], low["id"]}
+    assert await ids(pdn=False) == {imported["id"]}
+    assert await ids(min_tkdn_bmp=40) == {high["id"]}
+    assert await ids(min_price=400_000, max_price=900_000) == {high["id"], low["id"]}
+    assert await ids(umkm_koperasi=True) == {high["id"]}
+    assert await ids(local_vendor=False) == {low["id"], imported["id"]}
+    assert await ids(region="31.71") == {low["id"]}
+    assert await ids(in_stock=True) == {high["id"], imported["id"]}
+    assert await ids(category="TEX.BATIK") == {high["id"], imported["id"]}
+    assert await ids(category="TEX") == {high["id"], low["id"], imported["id"]}
+    assert await ids(collection="tkdn40") == {high["id"]}
+    no_etalase = await catalog.client.get("/search", params={"collection": "tkdn40"})
+    assert no_etalase.status_code == 422
+    unknown = await catalog.client.get(
+        "/search", params={"collection": "nope", "etalase_id": etalase["id"]}
+    )
+    assert unknown.status_code == 422
+
+    # Taken down or in a closed storefront: gone from the search.
+    await catalog.client.post(
+        f"/products/{low['id']}/take-down", json={"reason": "x"}, headers=MANAGER
+    )
+    assert await ids() == {high["id"], imported["id"]}
+    await catalog.client.post(f"/etalase/{etalase['id']}/close", headers=MANAGER)
+    assert await ids() == set()
+    assert (await catalog.client.get(f"/products/{high['id']}")).status_code == 404
+    await catalog.client.post(f"/etalase/{etalase['id']}/open", headers=MANAGER)
+    assert await ids() == {high["id"], imported["id"]}
+
+
+async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    prices = [200_000, 100_000, 200_000, 300_000, 200_000, 100_000, 200_000]
+    tkdns = [40, 40, 25, 40, 60, 25, 40]
+    products = [
+        await catalog.listed(vendor, etalase["id"], price=p, tkdn=t, bmp=0)
+        for p, t in zip(prices, tkdns, strict=True)
+    ]
+    scope = {"etalase_id": etalase["id"], "limit": 2}
+
+    by_price = await _all_pages(catalog, sort="price_asc", **scope)
+    expected = sorted(products, key=lambda p: (p["price"], p["id"]))
+    assert [p["id"] for p in by_price] == [p["id"] for p in expected]
+
+    by_price_desc = await _all_pages(catalog, sort="price_desc", **scope)
+    expected = sorted(products, key=lambda p: (p["price"], p["id"]), reverse=True)
+    assert [p["id"] for p in by_price_desc] == [p["id"] for p in expected]
+
+    by_tkdn = await _all_pages(catalog, sort="tkdn", **scope)
+    expected = sorted(products, key=lambda p: (p["tkdn"], p["id"]), reverse=True)
+    assert [p["id"] for p in by_tkdn] == [p["id"] for p in expected]
+
+    by_relevance = await _all_pages(catalog, q="batik tulis", **scope)
+    assert sorted(p["id"] for p in by_relevance) == sorted(p["id"] for p in products)
+
+    first = await _search(catalog, sort="price_asc", **scope)
+    other_sort = await catalog.client.get(
+        "/search", params={**scope, "sort": "tkdn", "cursor": first["next_cursor"]}
+    )
+    assert other_sort.status_code == 422 and other_sort.json()["rule"] == "cursor"
+    for broken in ("garbage", "W10", "eyJ4Ijox"):
+        response = await catalog.client.get("/search", params={**scope, "cursor": broken})
+        assert response.status_code == 422, broken
