@@ -142,21 +142,68 @@ async def _run(call: Awaitable[T]) -> T:
 # ------------------------------------------------------------------------------------ views
 
 
-def _view(request: Request, vendor: Vendor) -> dict[str, Any]:
+class VendorView(Profile):
+    """A vendor as the API shows it: the declared profile, its state and the derived flags."""
+
+    vendor_id: UUID
+    state: VendorState
+    version: int
+    scale: BusinessScale
+    is_umk: bool
+    is_koperasi: bool
+    is_local: bool
+    suspended_until: date | None
+    registered_at: datetime
+    updated_at: datetime
+
+
+class HistoryEntry(BaseModel):
+    """One event the vendor went through; `detail` holds its reasons or changed fields."""
+
+    version: int
+    event: str
+    from_state: VendorState | None
+    to_state: VendorState
+    actor: str
+    detail: dict[str, Any]
+    occurred_at: datetime
+
+
+class VendorDetail(VendorView):
+    history: list[HistoryEntry]
+
+
+class VendorPage(BaseModel):
+    items: list[VendorView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null at end")
+
+
+class BlacklistEntry(BaseModel):
+    npwp: str
+    reason: str
+    added_by: str
+    added_at: datetime
+
+
+class BlacklistPage(BaseModel):
+    items: list[BlacklistEntry]
+
+
+def _view(request: Request, vendor: Vendor) -> VendorView:
     c = classify(vendor.profile, request.app.state.settings.city_region_code)
-    return {
-        "vendor_id": str(vendor.vendor_id),
-        "state": vendor.state.value,
-        "version": vendor.version,
-        **vendor.profile.model_dump(mode="json"),
-        "scale": c.scale.value,
-        "is_umk": c.is_umk,
-        "is_koperasi": c.is_koperasi,
-        "is_local": c.is_local,
-        "suspended_until": vendor.suspended_until,
-        "registered_at": vendor.registered_at,
-        "updated_at": vendor.updated_at,
-    }
+    return VendorView(
+        **vendor.profile.model_dump(),
+        vendor_id=vendor.vendor_id,
+        state=vendor.state,
+        version=vendor.version,
+        scale=c.scale,
+        is_umk=c.is_umk,
+        is_koperasi=c.is_koperasi,
+        is_local=c.is_local,
+        suspended_until=vendor.suspended_until,
+        registered_at=vendor.registered_at,
+        updated_at=vendor.updated_at,
+    )
 
 
 def _encode_cursor(vendor: Vendor) -> str:
@@ -212,7 +259,7 @@ def _registration_id(principal: Principal) -> UUID:
 
 
 @router.post("/vendors", status_code=201, summary="Register (the vendor in the token)")
-async def register(request: Request, body: Profile, principal: VendorCaller) -> dict[str, Any]:
+async def register(request: Request, body: Profile, principal: VendorCaller) -> VendorView:
     vendor_id = _registration_id(principal)
     vendor = await _run(commands_for(request.app).register(vendor_id, body, principal.subject))
     return _view(request, vendor)
@@ -230,7 +277,7 @@ async def list_vendors(
     q: Annotated[str | None, Query(max_length=100, description="text in the legal name")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:
+) -> VendorPage:
     if q is not None:
         try:
             check_no_nul(q)
@@ -250,24 +297,27 @@ async def list_vendors(
         rows = await store.list_vendors(conn, where, after=after, limit=limit + 1)
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
-    return {"items": [_view(request, v) for v in page], "next_cursor": next_cursor}
+    return VendorPage(items=[_view(request, v) for v in page], next_cursor=next_cursor)
 
 
 @router.get("/vendors/{vendor_id}", summary="One vendor with its history")
-async def get_vendor(request: Request, vendor_id: UUID, principal: Reader) -> dict[str, Any]:
+async def get_vendor(request: Request, vendor_id: UUID, principal: Reader) -> VendorDetail:
     ensure_vendor_owner(principal, vendor_id)
     async with request.app.state.pool.acquire() as conn:
         vendor = await store.get_vendor(conn, vendor_id)
         if vendor is None:
             raise _problem(VendorNotFound(vendor_id))
         history = await store.history(conn, vendor_id)
-    return {**_view(request, vendor), "history": history}
+    return VendorDetail(
+        **_view(request, vendor).model_dump(),
+        history=[HistoryEntry.model_validate(h) for h in history],
+    )
 
 
 @router.put("/vendors/{vendor_id}", summary="Replace the vendor's profile")
 async def update_profile(
     request: Request, vendor_id: UUID, body: Profile, principal: VendorCaller
-) -> dict[str, Any]:
+) -> VendorView:
     ensure_vendor_owner(principal, vendor_id)
     command = commands_for(request.app).update_profile(
         vendor_id, body, principal.subject, today_for(request.app)
@@ -276,7 +326,7 @@ async def update_profile(
 
 
 @router.post("/vendors/{vendor_id}/verify", summary="Verify a submitted registration")
-async def verify(request: Request, vendor_id: UUID, principal: Manager) -> dict[str, Any]:
+async def verify(request: Request, vendor_id: UUID, principal: Manager) -> VendorView:
     command = commands_for(request.app).verify(vendor_id, principal.subject, today_for(request.app))
     return _view(request, await _run(command))
 
@@ -284,7 +334,7 @@ async def verify(request: Request, vendor_id: UUID, principal: Manager) -> dict[
 @router.post("/vendors/{vendor_id}/reject", summary="Reject a submitted registration")
 async def reject(
     request: Request, vendor_id: UUID, body: RejectBody, principal: Manager
-) -> dict[str, Any]:
+) -> VendorView:
     command = commands_for(request.app).reject(vendor_id, body.reasons, principal.subject)
     return _view(request, await _run(command))
 
@@ -292,7 +342,7 @@ async def reject(
 @router.post("/vendors/{vendor_id}/suspend", summary="Sanction a verified vendor")
 async def suspend(
     request: Request, vendor_id: UUID, body: SuspendBody, principal: Manager
-) -> dict[str, Any]:
+) -> VendorView:
     if body.until is not None and body.until < today_for(request.app):
         raise field_error("until", "the end of a sanction cannot lie in the past")
     command = commands_for(request.app).suspend(
@@ -302,7 +352,7 @@ async def suspend(
 
 
 @router.post("/vendors/{vendor_id}/reinstate", summary="End a suspension")
-async def reinstate(request: Request, vendor_id: UUID, principal: Manager) -> dict[str, Any]:
+async def reinstate(request: Request, vendor_id: UUID, principal: Manager) -> VendorView:
     command = commands_for(request.app).reinstate(
         vendor_id, principal.subject, today_for(request.app)
     )
@@ -317,9 +367,10 @@ def _npwp_path(npwp: str) -> str:
 
 
 @router.get("/vendor-blacklist", summary="NPWPs barred from registering")
-async def list_blacklist(request: Request, _: Overseer) -> dict[str, Any]:
+async def list_blacklist(request: Request, _: Overseer) -> BlacklistPage:
     async with request.app.state.pool.acquire() as conn:
-        return {"items": await store.blacklist_all(conn)}
+        entries = await store.blacklist_all(conn)
+    return BlacklistPage(items=[BlacklistEntry.model_validate(e) for e in entries])
 
 
 @router.put("/vendor-blacklist/{npwp}", status_code=204, summary="Blacklist an NPWP")

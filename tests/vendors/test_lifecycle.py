@@ -118,6 +118,12 @@ async def test_kswp_expiry_and_renewal(service: Service) -> None:
     assert [h["event"] for h in history][-3:] == ["profile_updated", "profile_updated", "verified"]
     assert history[-1]["detail"]["verified_by"] == "system:kswp-renewal"
 
+    # a vendor that declares its KSWP invalid expires at once, without waiting for the check
+    lapsed = await service.update(
+        await service.get(vid), kswp_status="invalid", kswp_valid_until=None
+    )
+    assert lapsed.json()["state"] == "expired"
+
 
 async def test_suspended_vendor_whose_kswp_lapsed_expires_when_reinstated(
     service: Service,
