@@ -76,7 +76,9 @@ class VendorCommands:
     # ------------------------------------------------------------------------------ plumbing
 
     @asynccontextmanager
-    async def _transaction(self, profile: Profile | None = None) -> AsyncIterator[Any]:
+    async def _transaction(
+        self, profile: Profile | None = None
+    ) -> AsyncIterator[asyncpg.Connection]:
         """A transaction whose NIB unique-key race (two writers at once) becomes DuplicateNib."""
         async with self.pool.acquire() as conn:
             try:
