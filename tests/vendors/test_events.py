@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from services.vendors.events import VENDOR_EVENTS
-from tests.vendors.helpers import TODAY, Service, assert_problem
+from shared.events import event_json_schemas
+from tests.vendors.helpers import SCHEMAS, TODAY, Service, assert_problem
 
 
 async def test_lifecycle_events_on_the_topic(service: Service) -> None:
@@ -70,3 +72,10 @@ async def test_lifecycle_events_on_the_topic(service: Service) -> None:
     async with service.app.state.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM vendor_history") == 11
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 11
+
+
+def test_committed_schemas_match_the_event_models() -> None:
+    schemas = event_json_schemas()
+    for event in VENDOR_EVENTS:
+        committed = json.loads((SCHEMAS / f"{event.type}.json").read_text())
+        assert committed == schemas[event.type], f"run `ekatalog schemas` for {event.type}"

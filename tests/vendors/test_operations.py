@@ -113,3 +113,11 @@ async def test_concurrent_decisions_on_one_vendor_apply_once(service: Service) -
     )
     assert sorted(r.status_code for r in responses) == [200, 409, 409]
     assert (await service.get(vendor["vendor_id"]))["version"] == 2
+
+
+async def test_openapi_documents_the_vendor_routes(service: Service) -> None:
+    spec = (await service.client.get("/openapi.json")).json()
+    assert {"/vendors", "/vendors/{vendor_id}", "/vendor-blacklist/{npwp}"} <= set(spec["paths"])
+    assert {"Profile", "VendorView", "VendorDetail", "VendorPage"} <= set(
+        spec["components"]["schemas"]
+    )
