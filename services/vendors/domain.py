@@ -31,25 +31,25 @@ from services.vendors.events import BusinessScale, LegalForm, VendorState
 
 # ----------------------------------------------------------------------------------- identifiers
 
-_NIB = re.compile(r"^[0-9]{13}$")
-_NPWP_PLAIN = re.compile(r"^[0-9]{15}([0-9])?$")
-_NPWP_PUNCTUATED = re.compile(r"^[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}$")
-_KBLI = re.compile(r"^[0-9]{5}$")
+_NIB = re.compile(r"[0-9]{13}")
+_NPWP_PLAIN = re.compile(r"[0-9]{15}([0-9])?")
+_NPWP_PUNCTUATED = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}")
+_KBLI = re.compile(r"[0-9]{5}")
 # Kemendagri codes: province.regency[.district[.village]]; a vendor address names at least its
 # regency or city (kabupaten/kota), e.g. 33.75 (Kota Pekalongan), 33.75.01, 33.75.01.1001.
-_REGION = re.compile(r"^[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?$")
+_REGION = re.compile(r"[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?")
 # A city setting may also be a whole province (a provincial catalogue).
-_REGION_SETTING = re.compile(r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
-_URL = re.compile(r"^https?://\S+$")
+_REGION_SETTING = re.compile(r"[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?[0-9][0-9 \-]{5,19}")
+_URL = re.compile(r"https?://\S+")
 
 MAX_RUPIAH = 10**18  # far above any real business, and below PostgreSQL's bigint limit
 
 
 def check_nib(value: str) -> str:
     """NIB (Nomor Induk Berusaha, from OSS) is exactly 13 digits."""
-    if not _NIB.match(value):
+    if not _NIB.fullmatch(value):
         raise ValueError("NIB must be exactly 13 digits")
     return value
 
@@ -60,9 +60,9 @@ def normalise_npwp(value: str) -> str:
     Accepts the 15-digit form, plain or punctuated as ``99.999.999.9-999.999``, and the 16-digit
     form introduced in 2024. Partial punctuation is refused rather than guessed at.
     """
-    if _NPWP_PLAIN.match(value):
+    if _NPWP_PLAIN.fullmatch(value):
         return value
-    if _NPWP_PUNCTUATED.match(value):
+    if _NPWP_PUNCTUATED.fullmatch(value):
         return value.replace(".", "").replace("-", "")
     raise ValueError("NPWP must be 15 digits (optionally as 99.999.999.9-999.999) or 16 digits")
 
@@ -79,13 +79,13 @@ def npwp_aliases(npwp: str) -> frozenset[str]:
 
 def check_kbli(value: str) -> str:
     """KBLI (Klasifikasi Baku Lapangan Usaha Indonesia) business-activity codes have 5 digits."""
-    if not _KBLI.match(value):
+    if not _KBLI.fullmatch(value):
         raise ValueError("a KBLI code has exactly 5 digits")
     return value
 
 
 def check_region_code(value: str) -> str:
-    if not _REGION.match(value):
+    if not _REGION.fullmatch(value):
         raise ValueError(
             "a Kemendagri region code of a regency/city or deeper, e.g. 33.75 or 33.75.01"
         )
@@ -93,7 +93,7 @@ def check_region_code(value: str) -> str:
 
 
 def check_region_setting(value: str) -> str:
-    if not _REGION_SETTING.match(value):
+    if not _REGION_SETTING.fullmatch(value):
         raise ValueError("a Kemendagri region code, e.g. 33 or 33.75")
     return value
 
@@ -107,7 +107,7 @@ def check_no_nul(value: str) -> str:
 
 def _pattern_check(pattern: re.Pattern[str], message: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(message)
         return value
 
