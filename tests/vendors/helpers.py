@@ -108,12 +108,13 @@ class Service:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def events(self, min_count: int) -> list[ReceivedEvent]:
+    async def events(self, min_count: int, timeout: float = 15.0) -> list[ReceivedEvent]:
         """What the service published, each checked against its committed JSON Schema."""
         events = await read_topic(
             self.settings.kafka_bootstrap_servers,
             f"{self.settings.topic_prefix}{TOPIC}",
             min_count=min_count,
+            timeout=timeout,
         )
         for event in events:
             schema = json.loads((SCHEMAS / f"{event.type}.json").read_text())
