@@ -30,10 +30,10 @@ from services.vendors.domain import (
     classify,
     kswp_action,
     missing_documents,
+    needs_review,
     npwp_aliases,
     suspension_over,
     transition,
-    update_actions,
 )
 from services.vendors.events import (
     VendorEvent,
@@ -237,7 +237,7 @@ class VendorCommands:
             changes = changed_fields(vendor.profile, profile)
             if not changes:
                 return vendor
-            actions = update_actions(vendor.state, vendor.profile, profile)
+            review = needs_review(vendor.state, vendor.profile, profile)
             if profile.npwp != vendor.profile.npwp:
                 await self._check_submission(conn, profile)
             elif missing := missing_documents(profile):
@@ -246,8 +246,8 @@ class VendorCommands:
                 existing = await store.vendor_with_nib(conn, profile.nib)
                 if existing is not None:
                     raise DuplicateNib(profile.nib, existing)
-            fields = {"changed_fields": changes, "requires_review": bool(actions)}
-            if actions:
+            fields = {"changed_fields": changes, "requires_review": review}
+            if review:
                 vendor = await self._apply(
                     conn,
                     vendor,

@@ -200,7 +200,7 @@ class Profile(BaseModel):
     def _distinct_kbli(cls, kbli: list[str]) -> list[str]:
         if len(set(kbli)) != len(kbli):
             raise ValueError("a KBLI code is listed twice")
-        return kbli
+        return sorted(kbli)  # a set of activities: listing them in another order changes nothing
 
     @field_validator("annual_sales")
     @classmethod
@@ -388,20 +388,18 @@ def transition(state: VendorState, action: Action) -> VendorState:
         raise IllegalTransition(state, action) from None
 
 
-def update_actions(state: VendorState, before: Profile, after: Profile) -> list[Action]:
-    """What a profile update does to the state besides recording the change.
+def needs_review(state: VendorState, before: Profile, after: Profile) -> bool:
+    """Whether a profile update sends the vendor back to verification (state submitted).
 
-    Review fields changed, or any change to a rejected registration: back to review (a
-    suspended vendor may not do this, since it would lift the sanction). Everything else keeps
-    the state; KSWP renewal and lapse are applied afterwards by `kswp_action`.
+    Yes when a review field changed, or on any change to a rejected registration (a
+    resubmission). A suspended vendor may not do this, since it would lift the sanction:
+    IllegalTransition. KSWP renewal and lapse are applied afterwards by `kswp_action`.
     """
     changes = changed_fields(before, after)
-    if not changes:
-        return []
-    if state is S.REJECTED or REVIEW_FIELDS.intersection(changes):
-        transition(state, Action.RESUBMIT)  # raises for a suspended vendor
-        return [Action.RESUBMIT]
-    return []
+    if not changes or (state is not S.REJECTED and not REVIEW_FIELDS.intersection(changes)):
+        return False
+    transition(state, Action.RESUBMIT)
+    return True
 
 
 def kswp_action(state: VendorState, profile: Profile, today: date) -> Action | None:

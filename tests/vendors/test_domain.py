@@ -21,11 +21,11 @@ from services.vendors.domain import (
     is_local,
     kswp_action,
     missing_documents,
+    needs_review,
     normalise_npwp,
     npwp_aliases,
     suspension_over,
     transition,
-    update_actions,
 )
 from services.vendors.events import BusinessScale, VendorState
 from tests.vendors.helpers import profile
@@ -224,13 +224,18 @@ def test_profile_update_effects() -> None:
     address = Profile.model_validate({**before.model_dump(), "address": "Jl. Baru 2"})
     kbli = Profile.model_validate({**before.model_dump(), "kbli": ["13134"]})
     assert changed_fields(before, address) == ["address"]
-    assert update_actions(S.VERIFIED, before, before) == []
-    assert update_actions(S.VERIFIED, before, address) == []
-    assert update_actions(S.VERIFIED, before, kbli) == [Action.RESUBMIT]
-    assert update_actions(S.REJECTED, before, address) == [Action.RESUBMIT]
-    assert update_actions(S.SUSPENDED, before, address) == []
+    reordered = Profile.model_validate({**before.model_dump(), "kbli": before.kbli[::-1]})
+    assert changed_fields(before, reordered) == []
+    assert not needs_review(S.VERIFIED, before, before)
+    assert not needs_review(S.REJECTED, before, before)
+    assert not needs_review(S.VERIFIED, before, address)
+    assert needs_review(S.VERIFIED, before, kbli)
+    assert needs_review(S.EXPIRED, before, kbli)
+    assert needs_review(S.SUBMITTED, before, kbli)
+    assert needs_review(S.REJECTED, before, address)
+    assert not needs_review(S.SUSPENDED, before, address)
     with pytest.raises(IllegalTransition):
-        update_actions(S.SUSPENDED, before, kbli)
+        needs_review(S.SUSPENDED, before, kbli)
 
 
 def test_kswp_lapse_and_renewal() -> None:
