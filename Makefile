@@ -29,7 +29,7 @@ format: install
 	$(BIN)/ruff format .
 
 schemas: install
-	$(BIN)/ekatalog schemas --out docs/events
+	$(BIN)/ekatalog schemas --out docs
 
 bench: install
 	$(BIN)/python bench/relay.py

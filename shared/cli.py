@@ -347,18 +347,44 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ schemas
 
 
-def cmd_schemas(args: argparse.Namespace) -> int:
-    from shared.events import event_json_schemas
+def generated_documents() -> dict[Path, str]:
+    """Every event's JSON Schema and each service's AsyncAPI document, as committed in docs/."""
+    from faststream.specification import AsyncAPI
 
+    from shared.events import event_json_schemas, registry
+
+    documents: dict[Path, str] = {}
     for name in SERVICES:
-        _service_module(name)  # importing a service registers its events
-    schemas = event_json_schemas()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for event_type, schema in schemas.items():
-        (args.out / f"{event_type}.json").write_text(
-            json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        settings = _settings_class(name)(
+            database_url=f"postgresql://postgres/ekatalog_{name}",
+            kafka_bootstrap_servers="kafka:9092",
+            topic_prefix="",
+            jwt_secret="unused",
         )
-    print(f"wrote {len(schemas)} event schema(s) to {args.out}")
+        app = _service_module(name).create_app(settings)
+        spec = AsyncAPI(
+            app.state.broker, title=app.title, version=app.version, description=app.description
+        )
+        documents[Path("asyncapi") / f"{name}.json"] = _pretty(
+            json.loads(spec.to_specification().to_json())
+        )
+    for event_type, schema in event_json_schemas().items():
+        if registry.get(event_type).__module__.startswith("services."):  # type: ignore[union-attr]
+            documents[Path("events") / f"{event_type}.json"] = _pretty(schema)
+    return documents
+
+
+def _pretty(document: object) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    documents = generated_documents()
+    for relative, text in documents.items():
+        path = args.out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"wrote {len(documents)} document(s) under {args.out}")
     return 0
 
 
@@ -420,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     health = sub.add_parser(
-        "health", help="exit 0 when a service is ready (container health check)",
+        "health",
+        help="exit 0 when a service is ready (container health check)",
         description="Ask a running service's /readyz, using its environment for the port.",
     )
     health.add_argument("service", choices=list(SERVICES))
@@ -475,10 +502,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     schemas = sub.add_parser(
         "schemas",
-        help="write the JSON Schema of every event",
-        description="Regenerate the committed event schemas.",
+        help="write event JSON Schemas and AsyncAPI documents",
+        description="Regenerate docs/events/*.json and docs/asyncapi/*.json (committed, "
+        "diffed by the tests).",
     )
-    schemas.add_argument("--out", type=Path, default=Path("docs/events"))
+    schemas.add_argument("--out", type=Path, default=Path("docs"), help="the docs folder")
     schemas.set_defaults(func=cmd_schemas)
     return parser
 

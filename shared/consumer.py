@@ -148,18 +148,18 @@ class EventConsumer:
         assert self._pool is not None, "EventConsumer.bind(pool) was not called"
         received = self._parse(records)
         dead = [r for r in received if r.error is not None]
-        todo = [r for r in received if r.error is None and r.event is not None]
+        todo = [r for r in received if r.error is None]
         async with self._pool.acquire() as conn:
             if todo:
                 try:
                     async with conn.transaction():
-                        await self._apply(conn, todo, savepoints=False)
+                        await self._apply_batch(conn, todo)
                 except _INFRASTRUCTURE_ERRORS:
                     raise
                 except Exception:
                     # Find the culprit one event at a time; the others still commit.
                     async with conn.transaction():
-                        dead += await self._apply(conn, todo, savepoints=True)
+                        dead += await self._apply_one_by_one(conn, todo)
         for item in dead:
             await self._dead_letter(item)
 
@@ -191,44 +191,36 @@ class EventConsumer:
             received.append(_Received(record, event, meta))
         return received
 
-    async def _apply(
-        self, conn: asyncpg.Connection, items: list[_Received], *, savepoints: bool
-    ) -> list[_Received]:
-        ids = [item.meta.id for item in items]  # type: ignore[union-attr]
-        already = {
-            r["event_id"]
-            for r in await conn.fetch(
-                "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
-                self.name,
-                ids,
-            )
-        }
-        failed: list[_Received] = []
-        stored: list[_Received] = []
+    async def _claim(self, conn: asyncpg.Connection, items: Sequence[_Received]) -> set[uuid.UUID]:
+        """Insert the inbox rows; returns the ids this consumer had not processed before."""
+        rows = await conn.fetch(
+            "INSERT INTO inbox (consumer, event_id, event_type)"
+            " SELECT $1, unnest($2::uuid[]), unnest($3::text[])"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            self.name,
+            [i.meta.id for i in items],  # type: ignore[union-attr]
+            [i.meta.type for i in items],  # type: ignore[union-attr]
+        )
+        return {r["event_id"] for r in rows}
+
+    async def _apply_batch(self, conn: asyncpg.Connection, items: list[_Received]) -> None:
+        new = await self._claim(conn, items)
         for item in items:
-            assert item.meta is not None
-            if item.meta.id in already:
-                EVENTS_CONSUMED.labels(self.name, item.record.topic, "duplicate").inc()
-                continue
-            if savepoints:
-                error = await self._apply_with_retries(conn, item)
-                if error is not None:
-                    item.error = error
-                    failed.append(item)
-                    continue
-            else:
+            if item.meta.id in new:  # type: ignore[union-attr]
                 await self._handle(conn, item)
-            stored.append(item)
-        if stored:
-            await conn.execute(
-                "INSERT INTO inbox (consumer, event_id, event_type)"
-                " SELECT $1, unnest($2::uuid[]), unnest($3::text[])",
-                self.name,
-                [i.meta.id for i in stored],  # type: ignore[union-attr]
-                [i.meta.type for i in stored],  # type: ignore[union-attr]
-            )
-        for item in stored:
-            EVENTS_CONSUMED.labels(self.name, item.record.topic, "processed").inc()
+        for item in items:
+            outcome = "processed" if item.meta.id in new else "duplicate"  # type: ignore[union-attr]
+            EVENTS_CONSUMED.labels(self.name, item.record.topic, outcome).inc()
+
+    async def _apply_one_by_one(
+        self, conn: asyncpg.Connection, items: list[_Received]
+    ) -> list[_Received]:
+        failed = []
+        for item in items:
+            error = await self._apply_with_retries(conn, item)
+            if error is not None:
+                item.error = error
+                failed.append(item)
         return failed
 
     async def _apply_with_retries(
@@ -237,7 +229,12 @@ class EventConsumer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 async with conn.transaction():
-                    await self._handle(conn, item)
+                    if await self._claim(conn, [item]):
+                        await self._handle(conn, item)
+                        outcome = "processed"
+                    else:
+                        outcome = "duplicate"
+                EVENTS_CONSUMED.labels(self.name, item.record.topic, outcome).inc()
                 return None
             except _INFRASTRUCTURE_ERRORS:
                 raise

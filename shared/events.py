@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,14 +150,13 @@ def parse(
     if model is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
     try:
-        data = json.loads(value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEvent(f"body is not JSON: {exc}") from None
-    try:
-        event = model.model_validate(data)
+        event = model.model_validate_json(value or b"")
     except ValidationError as exc:
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":
+            raise MalformedEvent(f"body is not JSON: {errors[0]['msg']}") from None
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in errors
         )
         raise InvalidEvent(f"{event_type} does not match its schema: {problems}") from None
     meta = EventMeta(

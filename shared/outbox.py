@@ -27,31 +27,19 @@ INSERT INTO outbox (event_id, topic, event_type, aggregate_id, payload, headers)
 VALUES ($1, $2, $3, $4, $5, $6)
 """
 
-# Rows commit out of id order, so the relay never keeps a cursor: it claims whatever is unpublished
-# and unleased. Commands lock their aggregate before writing events, which keeps one aggregate's
-# ids in commit order.
+# Rows commit out of id order, so the relay never keeps a cursor: it takes the oldest rows that no
+# other transaction holds. Commands lock their aggregate before writing events, which keeps one
+# aggregate's ids in commit order.
 _CLAIM = """
-WITH batch AS (
-    SELECT id FROM outbox
-    WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-    ORDER BY id
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE outbox o
-SET claimed_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
-FROM batch WHERE o.id = batch.id
-RETURNING o.id, o.topic, o.aggregate_id, o.payload, o.headers
+SELECT id, topic, aggregate_id, payload, headers FROM outbox
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
 """
-_MARK_PUBLISHED = """
-UPDATE outbox SET published_at = now(), claimed_until = NULL WHERE id = ANY($1::bigint[])
-"""
-_RELEASE = "UPDATE outbox SET claimed_until = NULL WHERE id = ANY($1::bigint[])"
+_DELETE_PUBLISHED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 _BACKLOG = """
-SELECT count(*) AS backlog, extract(epoch FROM now() - min(created_at)) AS oldest
-FROM outbox WHERE published_at IS NULL
+SELECT count(*) AS backlog, extract(epoch FROM now() - min(created_at)) AS oldest FROM outbox
 """
-_PURGE = "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1)"
 
 
 class Outbox:
@@ -107,9 +95,12 @@ class OutboxRelay:
     """Publishes outbox rows to Kafka, keyed by aggregate id, in id order.
 
     Exactly one relay per database publishes at a time (a session advisory lock), which keeps each
-    aggregate's events in order. Sends are pipelined: a whole batch is handed to the producer and
-    the acknowledgements are awaited together before the rows are marked published. While the
-    broker is unreachable the claimed rows are released and the relay backs off.
+    aggregate's events in order. A batch is claimed with `FOR UPDATE SKIP LOCKED` in a transaction
+    whose lease is PostgreSQL's `idle_in_transaction_session_timeout`: a relay that stalls or dies
+    loses its session and the rows are free again. Sends are pipelined: the whole batch is handed
+    to the producer and the acknowledgements are awaited together; then the rows are deleted
+    (marked published) in the claiming transaction. A failure rolls the claim back and the relay
+    backs off while the broker is unreachable.
     """
 
     def __init__(
@@ -122,7 +113,6 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 0.5,
         lease_seconds: float = 30.0,
-        retention_hours: float = 168.0,
         max_backoff: float = 5.0,
     ) -> None:
         self.pool = pool
@@ -132,7 +122,6 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
-        self.retention_hours = retention_hours
         self.max_backoff = max_backoff
         self.lock_key = zlib.crc32(f"outbox-relay:{name}".encode())
         self.published = 0
@@ -145,7 +134,6 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_stats = 0.0
-        self._last_purge = 0.0
 
     async def start(self) -> None:
         self._stopping = False
@@ -246,13 +234,12 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Claim, send and mark one batch; returns how many events were published."""
         assert self._producer is not None
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM, self.batch_size, self.lease_seconds)
-        if not rows:
-            return 0
-        rows = sorted(rows, key=lambda r: r["id"])
-        ids = [r["id"] for r in rows]
-        try:
+        lease_ms = int(self.lease_seconds * 1000)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {lease_ms}")
+            rows = await conn.fetch(_CLAIM, self.batch_size)
+            if not rows:
+                return 0
             futures = [
                 await self._producer.send(
                     r["topic"],
@@ -262,15 +249,9 @@ class OutboxRelay:
                 )
                 for r in rows
             ]
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=30)
-        except BaseException:
-            # Nothing is marked: the whole batch goes again, in order; consumers drop the
-            # copies they already processed.
-            async with self.pool.acquire() as conn:
-                await conn.execute(_RELEASE, ids)
-            raise
-        async with self.pool.acquire() as conn:
-            await conn.execute(_MARK_PUBLISHED, ids)
+            # Within the lease, so that the rows are still ours when they are marked.
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.lease_seconds * 0.8)
+            await conn.execute(_DELETE_PUBLISHED, [r["id"] for r in rows])
         self.broker_available = True
         self.published += len(rows)
         for r in rows:
@@ -285,10 +266,6 @@ class OutboxRelay:
                 self.backlog, self.oldest_age = await outbox_backlog(conn)
             OUTBOX_BACKLOG.set(self.backlog)
             OUTBOX_OLDEST_AGE.set(self.oldest_age)
-        if now - self._last_purge >= 3600:
-            self._last_purge = now
-            async with self.pool.acquire() as conn:
-                await conn.execute(_PURGE, self.retention_hours)
 
 
 def _kafka_headers(headers: Any) -> list[tuple[str, bytes]]:
