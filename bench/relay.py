@@ -1,6 +1,6 @@
 """Outbox relay and inbox consumer throughput against raw aiokafka on the same broker.
 
-    .venv/bin/python bench/relay.py [--events 20000] [--aggregates 200]
+    .venv/bin/python bench/relay.py [--events 20000] [--aggregates 200] [--rounds 3]
 
 Starts its own embedded PostgreSQL and tansu broker, then measures, in one run:
   raw produce   aiokafka, pipelined keyed sends with the same headers and payloads
@@ -8,14 +8,15 @@ Starts its own embedded PostgreSQL and tansu broker, then measures, in one run:
   raw consume   aiokafka consumer group, commit after each fetched batch
   inbox         EventConsumer: inbox rows + offsets committed after each batch transaction,
                 with a no-op handler (the plumbing alone) and with a one-row upsert handler
-and prints throughput and the ratios relay/raw produce and inbox/raw consume.
+and prints throughput and the ratios relay/raw produce and inbox/raw consume, as the median of
+several rounds (each round on fresh topics and a fresh database).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
+import statistics
 import tempfile
 import time
 import uuid
@@ -26,14 +27,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from shared.consumer import EventConsumer  # noqa: E402
-from shared.db import PLATFORM_MIGRATIONS, apply_migrations, create_pool  # noqa: E402
-from shared.embedded import EmbeddedPostgres, Tansu, free_port  # noqa: E402
-from shared.events import Event, EventMeta  # noqa: E402
-from shared.outbox import Outbox, OutboxRelay  # noqa: E402
-from shared.service import ensure_topics  # noqa: E402
+from shared.consumer import EventConsumer
+from shared.db import PLATFORM_MIGRATIONS, apply_migrations, create_pool
+from shared.embedded import EmbeddedPostgres, Tansu, free_port
+from shared.events import Event, EventMeta
+from shared.outbox import Outbox, OutboxRelay
+from shared.service import ensure_topics
 
 PARTITIONS = 6
 SESSION_TIMEOUT_MS = 2000
@@ -119,7 +118,7 @@ async def run_relay(pool: asyncpg.Pool, dsn: str, bootstrap: str, count: int) ->
     relay = OutboxRelay(pool, dsn, bootstrap, name="bench", batch_size=1000, poll_seconds=0.05)
     started = time.perf_counter()
     await relay.start()
-    while relay.published < count:
+    while relay.published < count:  # noqa: ASYNC110 - polling is the measurement
         await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - started
     await relay.stop()
@@ -127,7 +126,7 @@ async def run_relay(pool: asyncpg.Pool, dsn: str, bootstrap: str, count: int) ->
 
 
 async def run_inbox(
-    pool: asyncpg.Pool, bootstrap: str, prefix: str, count: int, name: str, upsert: bool
+    pool: asyncpg.Pool, bootstrap: str, prefix: str, count: int, name: str, *, upsert: bool
 ) -> float:
     consumer = EventConsumer(
         name, topic_prefix=prefix, batch_size=BATCH, session_timeout_ms=SESSION_TIMEOUT_MS
@@ -161,48 +160,54 @@ async def run_inbox(
         await broker.stop()
 
 
-async def main(count: int, aggregates: int) -> None:
+Round = dict[str, float]
+MEASURES = ("raw produce", "relay", "raw consume", "inbox no-op", "inbox upsert")
+
+
+async def main(count: int, aggregates: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ekatalog-bench-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
         broker = Tansu(free_port())
         say(
-            f"starting embedded PostgreSQL (durable) and tansu; {count} events, "
-            f"{aggregates} aggregates, {PARTITIONS} partitions"
+            f"embedded PostgreSQL (durable) and tansu; {count} events, {aggregates} aggregates, "
+            f"{PARTITIONS} partitions, inbox batches of {BATCH}, {rounds} round(s)"
         )
         postgres.start(durable=True)
         broker.start()
         try:
-            await bench(postgres, broker.bootstrap_servers, count, aggregates)
+            results = [
+                await one_round(postgres, broker.bootstrap_servers, count, aggregates, r)
+                for r in range(1, rounds + 1)
+            ]
         finally:
             broker.stop()
             postgres.stop()
+    report(results)
 
 
-async def bench(postgres: EmbeddedPostgres, bootstrap: str, count: int, aggregates: int) -> None:
+async def one_round(
+    postgres: EmbeddedPostgres, bootstrap: str, count: int, aggregates: int, number: int
+) -> Round:
+    say(f"round {number}")
+    database = f"bench{number}"
     conn = await asyncpg.connect(postgres.admin_dsn)
-    await conn.execute("CREATE DATABASE bench")
+    await conn.execute(f"CREATE DATABASE {database}")
     await conn.close()
-    dsn = postgres.dsn("bench")
+    dsn = postgres.dsn(database)
     conn = await asyncpg.connect(dsn)
     await apply_migrations(conn, "platform", PLATFORM_MIGRATIONS)
     await conn.execute("CREATE TABLE bench_stock (product_id text PRIMARY KEY, quantity int)")
     await conn.close()
     pool = await create_pool(dsn, 2, 10)
 
+    prefix = f"r{number}."
+    outbox = Outbox("/bench", prefix)
+    raw_topic = f"raw{number}.ekatalog.bench"
+    await ensure_topics(bootstrap, [raw_topic, outbox.topic_for(StockCounted)], PARTITIONS)
     events = make_events(count, aggregates)
-    outbox = Outbox("/bench", "relay.")
-    raw_topic = "raw.ekatalog.bench"
-    relay_topic = outbox.topic_for(StockCounted)
-    await ensure_topics(bootstrap, [raw_topic, relay_topic], PARTITIONS)
-
-    say("writing the outbox rows (not timed) ...")
-    written = time.perf_counter()
     for start in range(0, count, 1000):
         async with pool.acquire() as c, c.transaction():
             await outbox.add(c, *events[start : start + 1000])
-    say(
-        f"  {count / (time.perf_counter() - written):,.0f} outbox rows/s written in batches of 1000"
-    )
     rows = [
         (
             r["aggregate_id"].encode(),
@@ -212,38 +217,37 @@ async def bench(postgres: EmbeddedPostgres, bootstrap: str, count: int, aggregat
         for r in await pool.fetch("SELECT aggregate_id, payload, headers FROM outbox ORDER BY id")
     ]
 
-    say("raw produce ...")
-    produce = count / await raw_produce(bootstrap, raw_topic, rows)
-    say(f"  {produce:,.0f} msg/s")
-    say("relay ...")
-    relay = count / await run_relay(pool, dsn, bootstrap, count)
-    say(f"  {relay:,.0f} msg/s")
-    say("raw consume ...")
-    consume = count / await raw_consume(bootstrap, raw_topic, count)
-    say(f"  {consume:,.0f} msg/s")
-    say("inbox, no-op handler ...")
-    inbox = count / await run_inbox(pool, bootstrap, "relay.", count, "bench-noop", False)
-    say(f"  {inbox:,.0f} msg/s")
-    say("inbox, one-row upsert handler ...")
-    upsert = count / await run_inbox(pool, bootstrap, "relay.", count, "bench-upsert", True)
-    say(f"  {upsert:,.0f} msg/s")
-    await pool.close()
-
-    say("")
-    say(f"| measure | events/s | ratio |")
-    say(f"|---|---:|---:|")
-    say(f"| raw aiokafka produce | {produce:,.0f} | 1.00 |")
-    say(f"| outbox relay | {relay:,.0f} | {relay / produce:.2f} of raw produce |")
-    say(f"| raw aiokafka consume | {consume:,.0f} | 1.00 |")
-    say(f"| inbox consumer, no-op handler | {inbox:,.0f} | {inbox / consume:.2f} of raw consume |")
-    say(
-        f"| inbox consumer, upsert handler | {upsert:,.0f} | {upsert / consume:.2f} of raw consume |"
+    result: Round = {}
+    result["raw produce"] = count / await raw_produce(bootstrap, raw_topic, rows)
+    result["relay"] = count / await run_relay(pool, dsn, bootstrap, count)
+    result["raw consume"] = count / await raw_consume(bootstrap, raw_topic, count)
+    result["inbox no-op"] = count / await run_inbox(
+        pool, bootstrap, prefix, count, "bench-noop", upsert=False
     )
+    result["inbox upsert"] = count / await run_inbox(
+        pool, bootstrap, prefix, count, "bench-upsert", upsert=True
+    )
+    await pool.close()
+    say("  " + ", ".join(f"{k} {v:,.0f}/s" for k, v in result.items()))
+    return result
+
+
+def report(results: list[Round]) -> None:
+    median = {m: statistics.median(r[m] for r in results) for m in MEASURES}
+    say("")
+    say("| measure (median of rounds) | events/s | ratio |")
+    say("|---|---:|---:|")
+    floors = {"relay": "raw produce", "inbox no-op": "raw consume", "inbox upsert": "raw consume"}
+    for measure in MEASURES:
+        floor = floors.get(measure)
+        ratio = f"{median[measure] / median[floor]:.2f} of {floor}" if floor else "floor"
+        say(f"| {measure} | {median[measure]:,.0f} | {ratio} |")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--aggregates", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.aggregates))
+    asyncio.run(main(args.events, args.aggregates, args.rounds))

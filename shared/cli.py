@@ -512,8 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from aiokafka.errors import KafkaError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (KafkaError, OSError) as exc:
+        raise SystemExit(f"ekatalog {args.command}: {exc}") from None
 
 
 if __name__ == "__main__":
