@@ -51,8 +51,8 @@ async def read_dead_letters(bootstrap_servers: str, topic: str) -> list[DeadLett
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
     )
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(name) or set()
         if not partitions:
             await consumer._client.force_metadata_update()
@@ -87,8 +87,8 @@ async def read_dead_letters(bootstrap_servers: str, topic: str) -> list[DeadLett
 async def redrive(bootstrap_servers: str, letters: Sequence[DeadLetter]) -> int:
     """Publish dead letters back to their original topic with their original headers."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
-    await producer.start()
     try:
+        await producer.start()
         futures = []
         for letter in letters:
             headers = [
