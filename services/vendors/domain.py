@@ -26,6 +26,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from services.vendors.events import BusinessScale, LegalForm, VendorState
 
@@ -47,10 +48,15 @@ _URL = re.compile(r"https?://\S+")
 MAX_RUPIAH = 10**18  # far above any real business, and below PostgreSQL's bigint limit
 
 
+def _refused(reason: str) -> PydanticCustomError:
+    """A ValueError whose text pydantic reports as is, without a "Value error, " prefix."""
+    return PydanticCustomError("vendor_rule", reason)
+
+
 def check_nib(value: str) -> str:
     """NIB (Nomor Induk Berusaha, from OSS) is exactly 13 digits."""
     if not _NIB.fullmatch(value):
-        raise ValueError("NIB must be exactly 13 digits")
+        raise _refused("NIB must be exactly 13 digits")
     return value
 
 
@@ -64,7 +70,7 @@ def normalise_npwp(value: str) -> str:
         return value
     if _NPWP_PUNCTUATED.fullmatch(value):
         return value.replace(".", "").replace("-", "")
-    raise ValueError("NPWP must be 15 digits (optionally as 99.999.999.9-999.999) or 16 digits")
+    raise _refused("NPWP must be 15 digits (optionally as 99.999.999.9-999.999) or 16 digits")
 
 
 def npwp_aliases(npwp: str) -> frozenset[str]:
@@ -80,13 +86,13 @@ def npwp_aliases(npwp: str) -> frozenset[str]:
 def check_kbli(value: str) -> str:
     """KBLI (Klasifikasi Baku Lapangan Usaha Indonesia) business-activity codes have 5 digits."""
     if not _KBLI.fullmatch(value):
-        raise ValueError("a KBLI code has exactly 5 digits")
+        raise _refused("a KBLI code has exactly 5 digits")
     return value
 
 
 def check_region_code(value: str) -> str:
     if not _REGION.fullmatch(value):
-        raise ValueError(
+        raise _refused(
             "a Kemendagri region code of a regency/city or deeper, e.g. 33.75 or 33.75.01"
         )
     return value
@@ -94,21 +100,21 @@ def check_region_code(value: str) -> str:
 
 def check_region_setting(value: str) -> str:
     if not _REGION_SETTING.fullmatch(value):
-        raise ValueError("a Kemendagri region code, e.g. 33 or 33.75")
+        raise _refused("a Kemendagri region code, e.g. 33 or 33.75")
     return value
 
 
 def check_no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; refusing it here keeps bad input from becoming a 500.
     if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        raise _refused("must not contain NUL characters")
     return value
 
 
 def _pattern_check(pattern: re.Pattern[str], message: str) -> AfterValidator:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
-            raise ValueError(message)
+            raise _refused(message)
         return value
 
     return AfterValidator(check)
@@ -132,7 +138,7 @@ DocumentUrl = Annotated[
 def _reject_float_date(value: object) -> object:
     # pydantic would read a number as a Unix timestamp; a validity date is only ever ISO text.
     if not isinstance(value, str | date):
-        raise ValueError("a date as YYYY-MM-DD")
+        raise _refused("a date as YYYY-MM-DD")
     return value
 
 
@@ -199,21 +205,21 @@ class Profile(BaseModel):
     @classmethod
     def _distinct_kbli(cls, kbli: list[str]) -> list[str]:
         if len(set(kbli)) != len(kbli):
-            raise ValueError("a KBLI code is listed twice")
+            raise _refused("a KBLI code is listed twice")
         return sorted(kbli)  # a set of activities: listing them in another order changes nothing
 
     @field_validator("annual_sales")
     @classmethod
     def _some_amount(cls, annual_sales: int | None, info: ValidationInfo) -> int | None:
         if annual_sales is None and "capital" in info.data and info.data["capital"] is None:
-            raise ValueError("capital or annual_sales is needed to derive the business scale")
+            raise _refused("capital or annual_sales is needed to derive the business scale")
         return annual_sales
 
     @field_validator("kswp_valid_until")
     @classmethod
     def _dated_if_valid(cls, valid_until: date | None, info: ValidationInfo) -> date | None:
         if valid_until is None and info.data.get("kswp_status") is KswpStatus.VALID:
-            raise ValueError("required when kswp_status is valid")
+            raise _refused("required when kswp_status is valid")
         return valid_until
 
     def kswp_valid_on(self, today: date) -> bool:
