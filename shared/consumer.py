@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared.events import DeadLetterError, Event, EventMeta, decode_headers, parse, registry
-from shared.logging import correlation_id_var, get_logger
+from shared.logging import correlation_id_var, get_logger, handled_event_var
 from shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 
 log = get_logger(__name__)
@@ -205,12 +205,15 @@ class EventConsumer:
 
     async def _apply_batch(self, conn: asyncpg.Connection, items: list[_Received]) -> None:
         new = await self._claim(conn, items)
+        outcomes: Counter[tuple[str, str]] = Counter()
         for item in items:
             if item.meta.id in new:  # type: ignore[union-attr]
                 await self._handle(conn, item)
-        for item in items:
-            outcome = "processed" if item.meta.id in new else "duplicate"  # type: ignore[union-attr]
-            EVENTS_CONSUMED.labels(self.name, item.record.topic, outcome).inc()
+                outcomes[(item.record.topic, "processed")] += 1
+            else:
+                outcomes[(item.record.topic, "duplicate")] += 1
+        for (topic, outcome), count in outcomes.items():
+            EVENTS_CONSUMED.labels(self.name, topic, outcome).inc(count)
 
     async def _apply_one_by_one(
         self, conn: asyncpg.Connection, items: list[_Received]
@@ -254,14 +257,13 @@ class EventConsumer:
 
     async def _handle(self, conn: asyncpg.Connection, item: _Received) -> None:
         assert item.meta is not None
-        token = correlation_id_var.set(item.meta.correlation_id)
+        correlation = correlation_id_var.set(item.meta.correlation_id)
+        handled = handled_event_var.set((str(item.meta.id), item.meta.type))
         try:
-            with structlog.contextvars.bound_contextvars(
-                event_id=str(item.meta.id), event_type=item.meta.type
-            ):
-                await self.handlers[item.meta.type](conn, item.event, item.meta)
+            await self.handlers[item.meta.type](conn, item.event, item.meta)
         finally:
-            correlation_id_var.reset(token)
+            handled_event_var.reset(handled)
+            correlation_id_var.reset(correlation)
 
     async def _dead_letter(self, item: _Received) -> None:
         assert self._broker is not None and item.error is not None

@@ -10,6 +10,9 @@ from contextvars import ContextVar
 import structlog
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+# (event id, event type) of the event a consumer is handling; cheaper per event than binding
+# structlog context variables.
+handled_event_var: ContextVar[tuple[str, str] | None] = ContextVar("handled_event", default=None)
 
 
 def new_correlation_id() -> str:
@@ -26,6 +29,10 @@ def _add_correlation_id(
     cid = correlation_id_var.get()
     if cid is not None and "correlation_id" not in event_dict:
         event_dict["correlation_id"] = cid
+    handled = handled_event_var.get()
+    if handled is not None:
+        event_dict.setdefault("event_id", handled[0])
+        event_dict.setdefault("event_type", handled[1])
     return event_dict
 
 
