@@ -18,6 +18,7 @@ from services.catalog.domain import (
     EtalaseState,
     ProductState,
     RuleViolation,
+    search_words,
 )
 from services.catalog.schemas import (
     EtalaseCreate,
@@ -52,6 +53,7 @@ Reader = Annotated[
     Principal, Depends(requires_role(Role.CATALOGUE_MANAGER, Role.AUDITOR, Role.VENDOR))
 ]
 READ_ALL = frozenset({Role.CATALOGUE_MANAGER, Role.AUDITOR})
+MAX_QUERY_WORDS = 8
 
 
 def optional_principal(request: Request) -> Principal | None:
@@ -343,6 +345,9 @@ async def search(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Public search over listed products of open storefronts; no token needed."""
+    words = search_words(q)
+    if q is not None and not 0 < len(words) <= MAX_QUERY_WORDS:
+        raise field_error("q", f"give 1 to {MAX_QUERY_WORDS} words of letters or digits")
     query = SearchQuery(
         text=(q.strip() or None) if q else None,
         etalase_id=etalase_id,

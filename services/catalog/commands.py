@@ -261,8 +261,8 @@ async def submit_product(
             "vendor_is_umk": vendor["is_umk"],
             "vendor_is_koperasi": vendor["is_koperasi"],
             "vendor_is_local": vendor["is_local"],
-            "search_doc": domain.search_document(
-                values["name"], values["brand"], values["specification"]
+            "search_words": domain.search_words(
+                values["name"], values["brand"], *values["specification"].values()
             ),
         },
     )
@@ -298,8 +298,8 @@ async def _apply_changes(
         )
     if domain.SEARCH_FIELDS & changes.keys():
         merged = {**row, **changes}
-        changes["search_doc"] = domain.search_document(
-            merged["name"], merged["brand"], merged["specification"]
+        changes["search_words"] = domain.search_words(
+            merged["name"], merged["brand"], *merged["specification"].values()
         )
     price_changes = decision.price_changes
     other = {k: v for k, v in changes.items() if k not in price_changes}

@@ -5,6 +5,7 @@ No I/O here. The commands load rows, ask these functions what is allowed, and st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_CATEGORY_DEPTH = 3
+_WORD = re.compile(r"[0-9a-z]+")
 
 
 class EtalaseState(StrEnum):
@@ -313,7 +315,11 @@ def collection_filters(collection: CuratedCollection) -> dict[str, Any]:
     return filters
 
 
-def search_document(name: str, brand: str | None, specification: Mapping[str, str]) -> str:
-    """The lower-cased text trigram search matches: name, brand and specification values."""
-    parts = [name, brand or "", *specification.values()]
-    return " ".join(p.strip().lower() for p in parts if p and p.strip())
+def search_words(*texts: str | None) -> list[str]:
+    """The distinct lower-case words (letters and digits, two or more) that search matches.
+
+    No stemming: Indonesian affixes (me-, di-, -kan) are left alone; typos and variants are
+    caught by trigram similarity against the catalogue's own words instead.
+    """
+    words = {w for text in texts if text for w in _WORD.findall(text.lower()) if len(w) > 1}
+    return sorted(words)

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.catalog.domain import search_words
 from services.catalog.search import SearchQuery, Sort
 
 Row = dict[str, Any]
@@ -59,7 +60,7 @@ PRODUCT_COLUMNS = (
     "vendor_is_umk",
     "vendor_is_koperasi",
     "vendor_is_local",
-    "search_doc",
+    "search_words",
 )
 _PRODUCT_SELECT = """
 SELECT p.*, e.code AS etalase_code,
@@ -226,6 +227,15 @@ async def insert_product(
         product_id,
         *(values[c] for c in PRODUCT_COLUMNS),
     )
+    await add_search_words(conn, values["search_words"])
+
+
+async def add_search_words(conn: asyncpg.Connection, words: Sequence[str]) -> None:
+    """Grow the dictionary typos are resolved against (words are never removed)."""
+    await conn.execute(
+        "INSERT INTO search_word (word) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        list(words),
+    )
 
 
 async def get_product(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
@@ -266,6 +276,8 @@ async def update_product(
     columns = list(changes)
     assignments = _set_clause(columns, PRODUCT_COLUMNS, 2)
     separator = ", " if assignments else ""
+    if "search_words" in changes:
+        await add_search_words(conn, changes["search_words"])
     await conn.execute(
         f"UPDATE product SET {assignments}{separator}version = version + 1, updated_at = now()"
         " WHERE id = $1",
@@ -396,16 +408,36 @@ async def price_history(conn: asyncpg.Connection, product_id: uuid.UUID) -> list
 
 # --------------------------------------------------------------------------- search
 
-# Typos cost trigrams: 0.45 keeps one wrong letter in a 6-letter Indonesian word matching.
-WORD_SIMILARITY_THRESHOLD = 0.45
+# Trigram similarity from which a catalogue word counts as a variant of a query word: one wrong
+# or missing letter in a five-letter word ("batk" for "batik") is still about 0.37.
+SIMILARITY_THRESHOLD = 0.35
+# Variants kept per query word, best first; more only add noise at the bottom of the ranking.
+MAX_VARIANTS = 8
 _SORT_KEY = {
     Sort.PRICE_ASC: "p.price",
     Sort.PRICE_DESC: "p.price",
     Sort.TKDN: "p.tkdn_bmp",
 }
+Variants = list[tuple[str, float]]
 
 
-def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+async def word_variants(conn: asyncpg.Connection, word: str) -> Variants:
+    """Catalogue words close to `word`: itself (1.0), words it starts (0.9), then by similarity."""
+    rows = await conn.fetch(
+        """SELECT word, CASE WHEN word = $1 THEN 1.0
+                             WHEN word LIKE $1 || '%' THEN 0.9
+                             ELSE similarity(word, $1) END::float8 AS score
+           FROM search_word
+           WHERE word = $1 OR word LIKE $1 || '%' OR word % $1
+           ORDER BY score DESC, word LIMIT $2""",
+        word,
+        MAX_VARIANTS,
+    )
+    return [(r["word"], r["score"]) for r in rows]
+
+
+def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, list[Any]]:
+    """Every query word must match one of its variants; relevance is the mean variant score."""
     params: list[Any] = []
 
     def param(value: Any) -> str:
@@ -413,13 +445,20 @@ def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
         return f"${len(params)}"
 
     where = ["p.searchable"]
-    if query.text:
-        where.append(f"{param(query.text.lower())} <% p.search_doc")
-        key = "word_similarity($1, p.search_doc)::float8"
-    else:
-        key = None
+    for options in variants:
+        where.append(f"p.search_words && {param([w for w, _ in options])}::text[]")
+    key: str | None = None
     if query.sort is not Sort.RELEVANCE:
         key = _SORT_KEY[query.sort]
+    elif variants:
+        scores = []
+        for options in variants:
+            cases = " ".join(
+                f"WHEN {param(w)}::text = ANY(p.search_words) THEN {param(s)}::float8"
+                for w, s in options
+            )
+            scores.append(f"(CASE {cases} ELSE 0 END)")
+        key = f"(({' + '.join(scores)}) / {len(scores)})"
     filters: list[tuple[Any, str]] = [
         (query.etalase_id, "p.etalase_id = {}"),
         (query.category, "p.category_path @> ARRAY[{}]::text[]"),
@@ -457,11 +496,14 @@ def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
 
 async def search_products(conn: asyncpg.Connection, query: SearchQuery) -> list[Row]:
     """One page plus one row more (to know whether there is a next page)."""
-    sql, params = _search_sql(query)
     async with conn.transaction(readonly=True):
         await conn.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
-            str(WORD_SIMILARITY_THRESHOLD),
+            "SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
+            str(SIMILARITY_THRESHOLD),
         )
+        variants = [await word_variants(conn, w) for w in search_words(query.text)]
+        if any(not options for options in variants):
+            return []
+        sql, params = _search_sql(query, variants)
         rows = await conn.fetch(sql, *params)
     return [_row(r) for r in rows]  # type: ignore[misc]

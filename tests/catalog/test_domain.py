@@ -239,6 +239,6 @@ class TestSearchParameters:
         assert (narrowed.min_tkdn_bmp, narrowed.pdn) == (50, True)
         assert apply_collection(SearchQuery(), collection).min_tkdn_bmp == 40
 
-    def test_search_document(self) -> None:
-        doc = domain.search_document("Kertas HVS", " Sinar Dunia ", {"ukuran": "A4", "x": ""})
-        assert doc == "kertas hvs sinar dunia a4"
+    def test_search_words(self) -> None:
+        words = domain.search_words("Kertas HVS A4, 80 gr/m²", None, "Sinar-Dunia", "x", "")
+        assert words == ["80", "a4", "dunia", "gr", "hvs", "kertas", "sinar"]

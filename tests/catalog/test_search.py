@@ -44,6 +44,12 @@ async def test_text_search_tolerates_typos(catalog: Catalog) -> None:
     found = await _search(catalog, q="seragam dinas", **scope)
     assert [p["id"] for p in found["items"]] == [seragam["id"]]
     assert (await _search(catalog, q="komputer", **scope))["items"] == []
+    by_price = await _search(catalog, q="batik", sort="price_asc", **scope)
+    assert [p["id"] for p in by_price["items"]] == [batik["id"]]
+    assert by_price["items"][0]["score"] is None
+    for bad in ("!!", " ".join(f"kata{i}" for i in range(9))):
+        response = await catalog.client.get("/search", params={"q": bad})
+        assert response.status_code == 422, bad
     too_short = await catalog.client.get("/search", params={"q": "a"})
     assert too_short.status_code == 422
 

@@ -71,7 +71,7 @@ CREATE TABLE product (
     vendor_is_umk      boolean NOT NULL,
     vendor_is_koperasi boolean NOT NULL,
     vendor_is_local    boolean NOT NULL,
-    search_doc         text NOT NULL,
+    search_words       text[] NOT NULL,
     -- Only a reviewed TKDN/BMP claim counts in filters and sorting.
     tkdn_bmp           numeric(6, 2) GENERATED ALWAYS AS (
         CASE WHEN tkdn_verified THEN coalesce(tkdn, 0) + coalesce(bmp, 0) ELSE 0 END
@@ -86,7 +86,7 @@ CREATE INDEX product_vendor ON product (vendor_id, state);
 CREATE INDEX product_etalase ON product (etalase_id, state);
 CREATE INDEX product_state ON product (state, id);
 -- Public search: only searchable rows are indexed, so the indexes stay as small as the listing.
-CREATE INDEX product_search_trgm ON product USING gin (search_doc gin_trgm_ops) WHERE searchable;
+CREATE INDEX product_search_words ON product USING gin (search_words) WHERE searchable;
 CREATE INDEX product_search_id ON product (id) WHERE searchable;
 CREATE INDEX product_search_price ON product (price, id) WHERE searchable;
 CREATE INDEX product_search_tkdn ON product (tkdn_bmp, id) WHERE searchable;
@@ -118,3 +118,10 @@ CREATE TABLE product_price_history (
     effective_from  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (product_id, revision)
 );
+
+-- Every word ever indexed: typos are resolved here by trigram similarity (a small table), and
+-- products are then matched on exact words through the GIN array index.
+CREATE TABLE search_word (
+    word text PRIMARY KEY
+);
+CREATE INDEX search_word_trgm ON search_word USING gin (word gin_trgm_ops);
