@@ -40,7 +40,7 @@ class Principal:
     vendor_id: str | None = None
 
     def is_vendor(self, vendor_id: object) -> bool:
-        return self.role is Role.VENDOR and self.vendor_id == str(vendor_id)
+        return self.role is Role.VENDOR and self.vendor_id == _canonical_id(vendor_id)
 
 
 class TokenVerifier:
@@ -70,13 +70,23 @@ class TokenVerifier:
             subject=str(claims["sub"]),
             role=role,
             opd_id=claims.get("opd_id"),
-            vendor_id=claims.get("vendor_id"),
+            vendor_id=_canonical_id(claims.get("vendor_id")),
         )
         if role is Role.VENDOR and not principal.vendor_id:
             raise unauthorized("a vendor token must carry vendor_id")
         if role in OPD_ROLES and not principal.opd_id:
             raise unauthorized(f"a {role} token must carry opd_id")
         return principal
+
+
+def _canonical_id(value: object) -> str | None:
+    """UUIDs in one spelling, so that ownership checks compare like with like."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def unauthorized(detail: str) -> Problem:

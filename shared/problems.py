@@ -81,7 +81,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"] if p not in ("body", "query", "path", "header")]
-            errors.append({"field": ".".join(loc) or str(err["loc"][0]), "reason": err["msg"]})
+            # A validator's own ValueError text is the reason; pydantic's prefix is noise.
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            errors.append({"field": ".".join(loc) or str(err["loc"][0]), "reason": reason})
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         problem = Problem(
             422, "Unprocessable Content", detail, type_="validation-error", errors=errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +36,11 @@ CORRELATION_HEADER = "X-Correlation-ID"
 
 @dataclass
 class BackgroundJob:
-    """A periodic task run while the service is up (for example a deadline check)."""
+    """A periodic task run at start-up and then every `interval_seconds` (e.g. a deadline check)."""
 
     name: str
     interval_seconds: float
-    run: object  # async callable taking the FastAPI app
+    run: Callable[[FastAPI], Awaitable[None]]
 
 
 @dataclass
@@ -188,11 +188,11 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
 async def _periodic(app: FastAPI, job: BackgroundJob) -> None:
     while True:
-        await asyncio.sleep(job.interval_seconds)
         try:
-            await job.run(app)  # type: ignore[operator]
+            await job.run(app)
         except Exception:
             log.exception("background job failed", job=job.name)
+        await asyncio.sleep(job.interval_seconds)
 
 
 def _install_observability(app: FastAPI) -> None:
