@@ -214,7 +214,7 @@ def queries(textile: uuid.UUID) -> dict[str, SearchQuery]:
         "category + local vendor, price asc": SearchQuery(
             category="ELEKTRONIK", local_vendor=True, sort=Sort.PRICE_ASC
         ),
-        "selective: koperasi + tkdn>=80 + region": SearchQuery(
+        "selective: koperasi + tkdn_bmp>=90 + region": SearchQuery(
             umkm_koperasi=True, min_tkdn_bmp=90, region="31.71", sort=Sort.TKDN
         ),
     }

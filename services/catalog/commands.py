@@ -152,12 +152,7 @@ async def update_etalase(
     if not changes:
         raise RuleViolation("no_change", "the request changes nothing")
     _validate_etalase(changes)
-    try:
-        row = await store.update_etalase(conn, etalase_id, changes)
-    except asyncpg.UniqueViolationError:
-        raise RuleViolation(
-            "code_unique", f"a storefront with code {changes['code']} exists", status=409
-        ) from None
+    row = await store.update_etalase(conn, etalase_id, changes)
     await outbox.add(
         conn, _etalase_event(EtalaseUpdated, row, actor, changed_fields=sorted(changes))
     )
