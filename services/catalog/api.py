@@ -21,6 +21,7 @@ from services.catalog.domain import (
     search_words,
 )
 from services.catalog.schemas import (
+    MAX_RUPIAH,
     EtalaseCreate,
     EtalaseOut,
     EtalasePatch,
@@ -41,7 +42,14 @@ from services.catalog.search import (
     decode_cursor,
     encode_cursor,
 )
-from shared.auth import Principal, Role, current_principal, ensure_vendor_owner, requires_role
+from shared.auth import (
+    Principal,
+    Role,
+    current_principal,
+    ensure_vendor_owner,
+    forbidden,
+    requires_role,
+)
 from shared.problems import Problem, field_error, problem_response
 
 router = APIRouter()
@@ -185,7 +193,9 @@ async def list_products(
 ) -> dict[str, Any]:
     """Every product in any state (curation queue, audit); a vendor sees only its own."""
     if principal.role is Role.VENDOR:
-        vendor_id = uuid.UUID(principal.vendor_id)  # type: ignore[arg-type]
+        vendor_id = commands.principal_vendor_id(principal)
+        if vendor_id is None:
+            raise forbidden("the token's vendor_id is not a known vendor")
     async with request.app.state.pool.acquire() as conn:
         rows = await store.list_products(
             conn,
@@ -334,8 +344,8 @@ async def search(
     ] = None,
     pdn: bool | None = None,
     min_tkdn_bmp: Annotated[float | None, Query(ge=0, le=200)] = None,
-    min_price: Annotated[int | None, Query(ge=0)] = None,
-    max_price: Annotated[int | None, Query(ge=0)] = None,
+    min_price: Annotated[int | None, Query(ge=0, le=MAX_RUPIAH)] = None,
+    max_price: Annotated[int | None, Query(ge=0, le=MAX_RUPIAH)] = None,
     umkm_koperasi: bool | None = None,
     local_vendor: bool | None = None,
     region: str | None = None,

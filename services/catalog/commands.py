@@ -178,6 +178,14 @@ async def set_etalase_open(
 # --------------------------------------------------------------------------- products
 
 
+def principal_vendor_id(principal: Principal) -> uuid.UUID | None:
+    """The vendor a token acts for; vendor ids are UUIDs, anything else is no known vendor."""
+    try:
+        return uuid.UUID(principal.vendor_id or "")
+    except ValueError:
+        return None
+
+
 def vendor_profile(row: Mapping[str, Any] | None) -> VendorProfile | None:
     if row is None:
         return None
@@ -227,9 +235,8 @@ async def submit_product(
     if etalase is None:
         raise RuleViolation("etalase", f"storefront {values['etalase_id']} does not exist")
     rules = etalase_rules(etalase)
-    assert principal.vendor_id is not None
-    vendor_id = uuid.UUID(principal.vendor_id)
-    vendor = await store.get_vendor(conn, vendor_id)
+    vendor_id = principal_vendor_id(principal)
+    vendor = await store.get_vendor(conn, vendor_id) if vendor_id else None
     domain.check_vendor_eligible(rules, vendor_profile(vendor))
     assert vendor is not None
     path = domain.check_offer(
@@ -245,7 +252,7 @@ async def submit_product(
         product_id,
         {
             **values,
-            "vendor_id": vendor_id,
+            "vendor_id": vendor["vendor_id"],
             "category_path": path,
             "tkdn_verified": False,
             "state": domain.submit(None, None),

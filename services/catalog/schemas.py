@@ -18,7 +18,8 @@ from services.catalog.domain import (
 )
 
 # Strict: 1.5, "1500" and true are refused with a field error instead of being coerced.
-Rupiah = Annotated[StrictInt, Field(gt=0, le=1_000_000_000_000, description="rupiah, integer")]
+MAX_RUPIAH = 1_000_000_000_000
+Rupiah = Annotated[StrictInt, Field(gt=0, le=MAX_RUPIAH, description="rupiah, integer")]
 Quantity = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]
 RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\.\d{2}){0,3}$", description="e.g. 33.75")]
 Kbli = Annotated[str, Field(pattern=r"^\d{5}$")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from uuid import UUID
@@ -55,13 +56,25 @@ def encode_cursor(query: SearchQuery, key: float | int, last_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+# Prices are bigint; a key outside it could only come from a forged cursor.
+_MAX_KEY = 2**63 - 1
+
+
+def _check_key(sort: Sort, key: object) -> None:
+    integral = sort in (Sort.PRICE_ASC, Sort.PRICE_DESC)
+    kinds = (int,) if integral else (int, float)
+    if isinstance(key, bool) or not isinstance(key, kinds) or not math.isfinite(key):
+        raise ValueError(f"bad key {key!r}")
+    if abs(key) > _MAX_KEY:
+        raise ValueError("key out of range")
+
+
 def decode_cursor(query: SearchQuery, cursor: str) -> SearchQuery:
     """The query continued after the cursor's position; a foreign or broken cursor is refused."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         fingerprint, key, last_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, int | float) or isinstance(key, bool):
-            raise ValueError("bad key")
+        _check_key(query.sort, key)
         position = (key, UUID(str(last_id)))
     except (ValueError, TypeError) as exc:
         raise RuleViolation("cursor", f"the cursor is not valid ({exc})") from None

@@ -108,11 +108,18 @@ async def test_authorisation_matrix(
         assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_bad_tokens_are_refused_even_on_public_routes(catalog: Catalog) -> None:
+async def test_bad_tokens_are_refused_even_on_public_routes(
+    catalog: Catalog, world: dict[str, Any]
+) -> None:
     expired = {"Authorization": f"Bearer {token(Role.AUDITOR, ttl_seconds=-10)}"}
     for headers in (expired, {"Authorization": "Bearer nonsense"}):
         assert (await catalog.client.get("/search", headers=headers)).status_code == 401
         assert (await catalog.client.get("/products", headers=headers)).status_code == 401
+    not_a_uuid = auth(Role.VENDOR, vendor_id="vendor-42")
+    assert (await catalog.client.get("/products", headers=not_a_uuid)).status_code == 403
+    body = product_body(world["ids"]["etalase"])
+    response = await catalog.client.post("/products", json=body, headers=not_a_uuid)
+    assert response.status_code == 403 and response.json()["rule"] == "vendor_verified"
     vendor_without_id = {"Authorization": f"Bearer {token(Role.VENDOR)}"}
     response = await catalog.client.post("/products", json={}, headers=vendor_without_id)
     assert response.status_code == 401

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from services.catalog.search import SearchQuery, Sort, encode_cursor
 from tests.catalog.helpers import MANAGER, Catalog
 
 
@@ -154,6 +156,14 @@ async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) 
         "/search", params={**scope, "sort": "tkdn", "cursor": first["next_cursor"]}
     )
     assert other_sort.status_code == 422 and other_sort.json()["rule"] == "cursor"
-    for broken in ("garbage", "W10", "eyJ4Ijox"):
-        response = await catalog.client.get("/search", params={**scope, "cursor": broken})
+    query = SearchQuery(etalase_id=uuid.UUID(etalase["id"]), sort=Sort.PRICE_ASC, limit=2)
+    forged = [
+        encode_cursor(query, key, uuid.uuid4())  # type: ignore[arg-type]
+        for key in (1.5, 2**70, "100", float("inf"))
+    ]
+    for broken in ("garbage", "W10", "eyJ4Ijox", *forged):
+        params = {**scope, "sort": "price_asc", "cursor": broken}
+        response = await catalog.client.get("/search", params=params)
         assert response.status_code == 422, broken
+    huge = await catalog.client.get("/search", params={"min_price": 10**20})
+    assert huge.status_code == 422
