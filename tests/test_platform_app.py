@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
@@ -139,57 +139,47 @@ async def test_a_correlation_id_is_made_when_the_request_has_none(
     assert len(response.headers["X-Correlation-ID"]) == 32
 
 
-def _expired() -> str:
+OTHER_SECRET = "another-secret-of-sufficient-length-0123456789"
+
+
+def _bearer(claims: dict[str, object], key: str = TEST_JWT_SECRET, ttl: int = 60) -> str:
+    # Signed when the test runs, so a long suite cannot expire it early.
     now = int(time.time())
-    claims = {"sub": "u", "role": "catalogue_manager", "iat": now - 100, "exp": now - 10}
-    return jwt.encode(claims, TEST_JWT_SECRET, algorithm="HS256")
+    token = jwt.encode({"iat": now, "exp": now + ttl, **claims}, key, algorithm="HS256")
+    return f"Bearer {token}"
 
 
 @pytest.mark.parametrize(
-    ("headers", "reason"),
+    ("authorization", "reason"),
     [
-        ({}, "a bearer token is required"),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, "a bearer token is required"),
-        ({"Authorization": "Bearer not-a-jwt"}, "not valid"),
-        ({"Authorization": f"Bearer {_expired()}"}, "expired"),
+        (lambda: None, "a bearer token is required"),
+        (lambda: "Basic dXNlcjpwYXNz", "a bearer token is required"),
+        (lambda: "Bearer not-a-jwt", "not valid"),
+        (lambda: _bearer({"sub": "u", "role": "catalogue_manager"}, ttl=-10), "expired"),
         (
-            {
-                "Authorization": "Bearer "
-                + jwt.encode(
-                    {"sub": "u", "role": "vendor", "vendor_id": "v", "exp": int(time.time()) + 60},
-                    "another-secret-of-sufficient-length-0123456789",
-                    algorithm="HS256",
-                )
-            },
+            lambda: _bearer({"sub": "u", "role": "vendor", "vendor_id": "v"}, OTHER_SECRET),
             "not valid",
         ),
-        (
-            {
-                "Authorization": "Bearer "
-                + jwt.encode(
-                    {"sub": "u", "role": "mayor", "exp": int(time.time()) + 60},
-                    TEST_JWT_SECRET,
-                    algorithm="HS256",
-                )
-            },
-            "unknown role",
-        ),
-        (
-            {
-                "Authorization": "Bearer "
-                + jwt.encode(
-                    {"sub": "u", "role": "vendor", "exp": int(time.time()) + 60},
-                    TEST_JWT_SECRET,
-                    algorithm="HS256",
-                )
-            },
-            "vendor_id",
-        ),
+        (lambda: _bearer({"sub": "u", "role": "mayor"}), "unknown role"),
+        (lambda: _bearer({"sub": "u", "role": "vendor"}), "vendor_id"),
+        (lambda: _bearer({"role": "auditor"}), "not valid"),
+    ],
+    ids=[
+        "none",
+        "basic",
+        "garbage",
+        "expired",
+        "wrong-key",
+        "unknown-role",
+        "no-vendor-id",
+        "no-subject",
     ],
 )
 async def test_bad_tokens_get_401_problem(
-    client: httpx.AsyncClient, headers: dict[str, str], reason: str
+    client: httpx.AsyncClient, authorization: Callable[[], str | None], reason: str
 ) -> None:
+    value = authorization()
+    headers = {} if value is None else {"Authorization": value}
     response = await client.post("/counters", json={"counter_id": "c", "seq": 1}, headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
