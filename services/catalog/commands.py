@@ -354,10 +354,9 @@ async def edit_product(
         recurate_changes=etalase["recurate_changes"],
         has_pending_change=row["pending_revision"] is not None,
     )
-    new_prices = {**row, **decision.price_changes}
-    domain.check_price_ceiling(
-        etalase_rules(etalase), new_prices["price"], new_prices["regional_prices"]
-    )
+    merged = {**row, **decision.changes}
+    domain.check_price_ceiling(etalase_rules(etalase), merged["price"], merged["regional_prices"])
+    domain.check_tkdn_claim(merged["tkdn"], merged["bmp"], merged["tkdn_certificate"])
     revision = await store.next_revision(conn, product_id)
     status = "applied" if decision.apply_now else "pending"
     await store.insert_revision(
@@ -444,6 +443,17 @@ async def take_down_product(
     row = await _locked_product(conn, product_id, principal)
     target = domain.take_down(ProductState(row["state"]))
     by = TakenDownBy.VENDOR if principal.role is Role.VENDOR else TakenDownBy.MANAGER
+    if row["pending_revision"] is not None:
+        # Edits of a product that is down apply directly and relisting reviews everything, so
+        # a change still waiting would only block the vendor later.
+        await store.decide_revision(
+            conn,
+            product_id,
+            row["pending_revision"],
+            "withdrawn",
+            [f"withdrawn: taken down ({reason})"],
+            principal.subject,
+        )
     return await _change(
         conn,
         outbox,

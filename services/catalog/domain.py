@@ -207,6 +207,12 @@ def check_price_ceiling(
             )
 
 
+def check_tkdn_claim(tkdn: float | None, bmp: float | None, certificate: str | None) -> None:
+    """A local-content claim (TKDN/BMP) is only reviewable with its certificate number."""
+    if (tkdn is not None or bmp is not None) and not certificate:
+        raise RuleViolation("tkdn_certificate", "a TKDN/BMP claim needs tkdn_certificate")
+
+
 # --------------------------------------------------------------------------- curation
 
 

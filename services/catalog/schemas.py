@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,8 +14,10 @@ from services.catalog.domain import (
     CuratedCollection,
     EtalaseState,
     ProductState,
+    RuleViolation,
     TakenDownBy,
     VendorType,
+    check_tkdn_claim,
 )
 
 # Strict: 1.5, "1500" and true are refused with a field error instead of being coerced.
@@ -65,6 +68,17 @@ class EtalaseCreate(EtalaseFields):
 class EtalasePatch(EtalaseFields):
     """Only the fields sent are changed; `price_ceiling: null` removes the ceiling."""
 
+    @model_validator(mode="after")
+    def _only_the_ceiling_may_be_cleared(self) -> EtalasePatch:
+        _refuse_null(self, self.model_fields_set - {"price_ceiling"})
+        return self
+
+
+def _refuse_null(model: BaseModel, fields: Iterable[str]) -> None:
+    cleared = sorted(f for f in fields if getattr(model, f) is None)
+    if cleared:
+        raise ValueError(f"{', '.join(cleared)} may not be null")
+
 
 class EtalaseOut(BaseModel):
     id: UUID
@@ -102,7 +116,7 @@ class ProductFields(_Body):
     tkdn_certificate: Annotated[str, Field(max_length=100)] | None = None
     sni: Annotated[str, Field(max_length=100)] | None = None
     brand: Annotated[str, Field(max_length=200)] | None = None
-    delivery_regions: list[RegionCode] | None = None
+    delivery_regions: Annotated[list[RegionCode], Field(min_length=1)] | None = None
     photos: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] | None = None
 
 
@@ -127,8 +141,10 @@ class ProductCreate(ProductFields):
 
     @model_validator(mode="after")
     def _certificate_backs_the_claim(self) -> ProductCreate:
-        if (self.tkdn is not None or self.bmp is not None) and not self.tkdn_certificate:
-            raise ValueError("a TKDN/BMP claim needs tkdn_certificate")
+        try:
+            check_tkdn_claim(self.tkdn, self.bmp, self.tkdn_certificate)
+        except RuleViolation as exc:
+            raise ValueError(exc.detail) from None
         return self
 
 
@@ -137,11 +153,7 @@ class ProductPatch(ProductFields):
 
     @model_validator(mode="after")
     def _required_fields_stay(self) -> ProductPatch:
-        cleared = [
-            f for f in _REQUIRED_PRODUCT_FIELDS & self.model_fields_set if getattr(self, f) is None
-        ]
-        if cleared:
-            raise ValueError(f"{', '.join(sorted(cleared))} may not be null")
+        _refuse_null(self, _REQUIRED_PRODUCT_FIELDS & self.model_fields_set)
         return self
 
 

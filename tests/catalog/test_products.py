@@ -31,6 +31,11 @@ async def test_storefront_lifecycle(catalog: Catalog) -> None:
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["price_ceiling"] == 1_000_000 and patched.json()["version"] == 2
+    for cleared in ({"name": None}, {"only_local": None}, {"code": "NEW"}):
+        response = await catalog.client.patch(
+            f"/etalase/{etalase['id']}", json=cleared, headers=MANAGER
+        )
+        assert response.status_code == 422, cleared
     opened = await catalog.client.post(f"/etalase/{etalase['id']}/open", headers=MANAGER)
     assert opened.json()["state"] == "open"
     twice = await catalog.client.post(f"/etalase/{etalase['id']}/open", headers=MANAGER)
@@ -237,6 +242,17 @@ async def test_price_change_is_reviewed_when_the_storefront_says_so(catalog: Cat
     assert history["revisions"][1]["reasons"] == ["harga di atas pasar"]
     same = await catalog.client.patch(path, json={"price": 780_000}, headers=vendor)
     assert same.status_code == 422 and same.json()["rule"] == "no_change"
+    uncertified = await catalog.client.patch(path, json={"tkdn_certificate": None}, headers=vendor)
+    assert uncertified.status_code == 422 and uncertified.json()["rule"] == "tkdn_certificate"
+
+    # Taking the product down withdraws a waiting change; edits then apply directly.
+    await catalog.client.patch(path, json={"price": 790_000}, headers=vendor)
+    await catalog.client.post(f"{path}/take-down", json={"reason": "revisi"}, headers=vendor)
+    edited = await catalog.client.patch(path, json={"price": 795_000}, headers=vendor)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["price"] == 795_000 and edited.json()["pending_revision"] is None
+    history = (await catalog.client.get(f"{path}/history", headers=MANAGER)).json()
+    assert [r["status"] for r in history["revisions"]][3:] == ["withdrawn", "applied"]
 
 
 async def test_price_change_goes_live_without_review_when_allowed(catalog: Catalog) -> None:
@@ -253,8 +269,9 @@ async def test_price_change_goes_live_without_review_when_allowed(catalog: Catal
     assert body["tkdn"] == 60.0 and not body["tkdn_verified"]
     history = (await catalog.client.get(f"{path}/history", headers=MANAGER)).json()
     assert [p["price"] for p in history["prices"]] == [750_000, 700_000]
-    cleared = await catalog.client.patch(path, json={"price": None}, headers=vendor)
-    assert cleared.status_code == 422
+    for cleared in ({"price": None}, {"name": None}, {"delivery_regions": []}):
+        response = await catalog.client.patch(path, json=cleared, headers=vendor)
+        assert response.status_code == 422, cleared
 
 
 async def test_stock_is_set_by_its_vendor(catalog: Catalog) -> None:

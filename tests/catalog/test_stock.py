@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -63,3 +64,27 @@ async def test_reserve_all_lines_or_none(catalog: Catalog) -> None:
             await reserve_stock(conn, outbox, [StockLine(uuid.uuid4(), 1)])
         with pytest.raises(RuleViolation):
             await reserve_stock(conn, outbox, [StockLine(a_id, 0)])
+
+
+async def test_concurrent_reservations_cannot_oversell(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    products = [await catalog.listed(vendor, etalase["id"], stock=3) for _ in range(2)]
+    ids = sorted(uuid.UUID(p["id"]) for p in products)
+    outbox = Outbox("/ekatalog/catalog", catalog.prefix)
+
+    async def order(lines: list[StockLine]) -> str:
+        try:
+            async with catalog.pool.acquire() as conn, conn.transaction():
+                await reserve_stock(conn, outbox, lines)
+                await asyncio.sleep(0.05)  # hold the locks while the others queue
+            return "reserved"
+        except InsufficientStock:
+            return "short"
+
+    # Lines in both orders: locking in id order is what keeps this free of deadlocks.
+    orders = [[StockLine(ids[0], 1), StockLine(ids[1], 1)] for _ in range(4)]
+    orders += [[StockLine(ids[1], 1), StockLine(ids[0], 1)] for _ in range(4)]
+    results = await asyncio.gather(*(order(lines) for lines in orders))
+    assert sorted(results) == ["reserved"] * 3 + ["short"] * 5
+    assert await _stocks(catalog, *(p["id"] for p in products)) == [0, 0]

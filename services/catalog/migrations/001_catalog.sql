@@ -99,7 +99,7 @@ CREATE TABLE product_revision (
     product_id  uuid NOT NULL REFERENCES product (id),
     revision    integer NOT NULL,
     changes     jsonb NOT NULL,
-    status      text NOT NULL CHECK (status IN ('applied', 'pending', 'rejected')),
+    status      text NOT NULL CHECK (status IN ('applied', 'pending', 'rejected', 'withdrawn')),
     reasons     text[] NOT NULL DEFAULT '{}',
     created_by  text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
