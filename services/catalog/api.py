@@ -11,7 +11,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.catalog import commands, store
+from services.catalog import commands, stock, store
 from services.catalog.commands import NotFound
 from services.catalog.domain import (
     CuratedCollection,
@@ -310,7 +310,7 @@ async def set_stock(
     request: Request, product_id: uuid.UUID, body: StockSet, principal: Vendor
 ) -> dict[str, Any]:
     async with transaction(request) as conn:
-        return await commands.set_stock(
+        return await stock.set_stock(
             conn, request.app.state.outbox, principal, product_id, body.stock
         )
 

@@ -7,9 +7,7 @@ aggregate row it changes before it writes that aggregate's events.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,42 +33,16 @@ from services.catalog.events import (
     ProductListed,
     ProductPriceChanged,
     ProductRejected,
-    ProductStockChanged,
     ProductSubmitted,
     ProductTakenDown,
     ProductUpdated,
 )
-from services.vendors.events import VendorEvent, VendorState
 from shared.auth import Principal, Role, ensure_vendor_owner
 from shared.outbox import Outbox
 
 
 class NotFound(Exception):
     """The storefront or product does not exist (or is not visible to the caller)."""
-
-
-class InsufficientStock(RuleViolation):
-    """A reservation line asks for more than the product has; names the short line."""
-
-    def __init__(self, product_id: uuid.UUID, requested: int, available: int) -> None:
-        super().__init__(
-            "stock",
-            f"product {product_id}: {requested} requested, {available} in stock",
-            status=409,
-        )
-        self.product_id = product_id
-        self.requested = requested
-        self.available = available
-
-
-# Who lists a product again when its vendor may sell again: the vendor events, not a person.
-VENDOR_STATUS_ACTOR = "system:vendor-status"
-
-
-@dataclass(frozen=True)
-class StockLine:
-    product_id: uuid.UUID
-    quantity: int
 
 
 def _now() -> datetime:
@@ -203,7 +175,7 @@ def _product_event(cls: type[ProductEvent], row: Mapping[str, Any], **extra: Any
     return cls(**fields, product_id=row["id"], occurred_at=_now(), **extra)
 
 
-async def _locked_product(
+async def locked_product(
     conn: asyncpg.Connection, product_id: uuid.UUID, principal: Principal
 ) -> dict[str, Any]:
     row = await store.lock_product(conn, product_id)
@@ -213,7 +185,7 @@ async def _locked_product(
     return row
 
 
-async def _change(
+async def record_change(
     conn: asyncpg.Connection,
     outbox: Outbox,
     row: Mapping[str, Any],
@@ -274,7 +246,7 @@ async def submit_product(
     await store.record_price(conn, product_id, 1, values["price"], values["regional_prices"])
     row = await store.get_product(conn, product_id)
     assert row is not None
-    return await _change(conn, outbox, row, {}, ProductSubmitted)
+    return await record_change(conn, outbox, row, {}, ProductSubmitted)
 
 
 def values_json(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -308,7 +280,7 @@ async def _apply_changes(
     if price_changes:
         new = {**row, **price_changes}
         await store.record_price(conn, row["id"], revision, new["price"], new["regional_prices"])
-        row = await _change(
+        row = await record_change(
             conn,
             outbox,
             row,
@@ -318,7 +290,7 @@ async def _apply_changes(
             previous_regional_prices=row["regional_prices"],
         )
     if other:
-        row = await _change(
+        row = await record_change(
             conn,
             outbox,
             row,
@@ -341,7 +313,7 @@ async def edit_product(
     A listed product's edit waits for review when the storefront asks for it; otherwise it goes
     live at once (and a TKDN claim it touches is unverified again).
     """
-    row = await _locked_product(conn, product_id, principal)
+    row = await locked_product(conn, product_id, principal)
     state = ProductState(row["state"])
     taken_down_by = TakenDownBy(row["taken_down_by"]) if row["taken_down_by"] else None
     etalase = await store.get_etalase(conn, row["etalase_id"])
@@ -363,10 +335,12 @@ async def edit_product(
         conn, product_id, revision, decision.changes, status, principal.subject
     )
     if not decision.apply_now:
-        return await _change(conn, outbox, row, {}, ProductSubmitted, change_revision=revision)
+        return await record_change(
+            conn, outbox, row, {}, ProductSubmitted, change_revision=revision
+        )
     row = await _apply_changes(conn, outbox, row, decision, revision, reviewed=False)
     if decision.resubmit:
-        row = await _change(
+        row = await record_change(
             conn,
             outbox,
             row,
@@ -386,7 +360,7 @@ async def review_product(
     reasons: Sequence[str],
 ) -> dict[str, Any]:
     """Curation (kurasi): list or reject a submitted product, or decide a pending change."""
-    row = await _locked_product(conn, product_id, principal)
+    row = await locked_product(conn, product_id, principal)
     state = ProductState(row["state"])
     pending = row["pending_revision"]
     target = domain.curate(state, approve, pending is not None)
@@ -396,7 +370,7 @@ async def review_product(
         status = "applied" if approve else "rejected"
         await store.decide_revision(conn, product_id, pending, status, reasons, principal.subject)
         if not approve:
-            return await _change(
+            return await record_change(
                 conn,
                 outbox,
                 row,
@@ -409,7 +383,7 @@ async def review_product(
         decision = domain.ChangeDecision(change["changes"], apply_now=True, resubmit=False)
         return await _apply_changes(conn, outbox, row, decision, pending, reviewed=True)
     if not approve:
-        return await _change(
+        return await record_change(
             conn,
             outbox,
             row,
@@ -422,7 +396,7 @@ async def review_product(
     if vendor is None or not vendor.may_sell:
         raise RuleViolation("vendor_verified", "the vendor may not sell at the moment", status=409)
     verified = row["tkdn"] is not None or row["bmp"] is not None
-    return await _change(
+    return await record_change(
         conn,
         outbox,
         row,
@@ -440,7 +414,7 @@ async def take_down_product(
     reason: str,
 ) -> dict[str, Any]:
     """Turun tayang by the manager or by the owning vendor."""
-    row = await _locked_product(conn, product_id, principal)
+    row = await locked_product(conn, product_id, principal)
     target = domain.take_down(ProductState(row["state"]))
     by = TakenDownBy.VENDOR if principal.role is Role.VENDOR else TakenDownBy.MANAGER
     if row["pending_revision"] is not None:
@@ -454,7 +428,7 @@ async def take_down_product(
             [f"withdrawn: taken down ({reason})"],
             principal.subject,
         )
-    return await _change(
+    return await record_change(
         conn,
         outbox,
         row,
@@ -469,7 +443,7 @@ async def relist_product(
     conn: asyncpg.Connection, outbox: Outbox, principal: Principal, product_id: uuid.UUID
 ) -> dict[str, Any]:
     """A taken-down or rejected product goes back through review, under today's rules."""
-    row = await _locked_product(conn, product_id, principal)
+    row = await locked_product(conn, product_id, principal)
     taken_down_by = TakenDownBy(row["taken_down_by"]) if row["taken_down_by"] else None
     target = domain.submit(ProductState(row["state"]), taken_down_by)
     etalase = await store.get_etalase(conn, row["etalase_id"])
@@ -485,151 +459,10 @@ async def relist_product(
         price=row["price"],
         regional_prices=row["regional_prices"],
     )
-    return await _change(
+    return await record_change(
         conn,
         outbox,
         row,
         {"state": target, "taken_down_by": None, "state_reasons": []},
         ProductSubmitted,
     )
-
-
-# --------------------------------------------------------------------------- stock
-
-
-async def set_stock(
-    conn: asyncpg.Connection,
-    outbox: Outbox,
-    principal: Principal,
-    product_id: uuid.UUID,
-    stock: int,
-) -> dict[str, Any]:
-    """The vendor states how many units it has; setting the same number changes nothing."""
-    row = await _locked_product(conn, product_id, principal)
-    if row["stock"] == stock:
-        return row
-    return await _change(
-        conn,
-        outbox,
-        row,
-        {"stock": stock},
-        ProductStockChanged,
-        previous_stock=row["stock"],
-        reason="set_by_vendor",
-    )
-
-
-def _quantities(lines: Iterable[StockLine]) -> dict[uuid.UUID, int]:
-    totals: Counter[uuid.UUID] = Counter()
-    for line in lines:
-        if line.quantity <= 0:
-            raise RuleViolation("quantity", f"product {line.product_id}: quantity must be > 0")
-        totals[line.product_id] += line.quantity
-    return dict(totals)
-
-
-async def _move_stock(
-    conn: asyncpg.Connection,
-    outbox: Outbox,
-    lines: Iterable[StockLine],
-    sign: int,
-    reason: str,
-    reference: str | None,
-) -> list[dict[str, Any]]:
-    wanted = _quantities(lines)
-    rows = await store.lock_products(conn, sorted(wanted))
-    for product_id, quantity in sorted(wanted.items()):
-        row = rows.get(product_id)
-        if row is None:
-            raise NotFound(f"product {product_id} does not exist")
-        if sign < 0 and row["stock"] < quantity:
-            raise InsufficientStock(product_id, quantity, row["stock"])
-    return [
-        await _change(
-            conn,
-            outbox,
-            rows[product_id],
-            {"stock": rows[product_id]["stock"] + sign * quantity},
-            ProductStockChanged,
-            previous_stock=rows[product_id]["stock"],
-            reason=reason,
-            reference=reference,
-        )
-        for product_id, quantity in sorted(wanted.items())
-    ]
-
-
-async def reserve_stock(
-    conn: asyncpg.Connection,
-    outbox: Outbox,
-    lines: Iterable[StockLine],
-    reference: str | None = None,
-) -> list[dict[str, Any]]:
-    """Take stock for all lines or none: raises `InsufficientStock` naming the short line.
-
-    Meant for the orders saga, inside its transaction; nothing is written when it raises.
-    """
-    return await _move_stock(conn, outbox, lines, -1, "reserved", reference)
-
-
-async def release_stock(
-    conn: asyncpg.Connection,
-    outbox: Outbox,
-    lines: Iterable[StockLine],
-    reference: str | None = None,
-) -> list[dict[str, Any]]:
-    """Give reserved stock back (an order was cancelled or rejected)."""
-    return await _move_stock(conn, outbox, lines, 1, "released", reference)
-
-
-# --------------------------------------------------------------------------- vendors
-
-
-async def apply_vendor_event(conn: asyncpg.Connection, outbox: Outbox, event: VendorEvent) -> bool:
-    """Keep the vendor projection; take listed products down or restore them as the vendor's
-    right to sell comes and goes. Returns False for a stale event (version not newer)."""
-    current = await store.lock_vendor(conn, event.vendor_id)
-    if current is not None and current["version"] >= event.version:
-        return False
-    before = vendor_profile(current)
-    await store.upsert_vendor(conn, event.model_dump())
-    await store.copy_vendor_flags(
-        conn, event.vendor_id, event.is_umk, event.is_koperasi, event.is_local
-    )
-    could_sell = before is not None and before.may_sell
-    can_sell = event.state is VendorState.VERIFIED
-    if could_sell and not can_sell:
-        reason = f"vendor {event.state}"
-        for product_id in await store.lock_vendor_products(conn, event.vendor_id, "listed"):
-            row = await store.get_product(conn, product_id)
-            assert row is not None
-            await _change(
-                conn,
-                outbox,
-                row,
-                {
-                    "state": ProductState.TAKEN_DOWN,
-                    "taken_down_by": TakenDownBy.VENDOR_STATUS,
-                    "state_reasons": [reason],
-                },
-                ProductTakenDown,
-                taken_down_by=TakenDownBy.VENDOR_STATUS,
-                reason=reason,
-            )
-    elif can_sell and not could_sell:
-        restorable = await store.lock_vendor_products(
-            conn, event.vendor_id, "taken_down", TakenDownBy.VENDOR_STATUS
-        )
-        for product_id in restorable:
-            row = await store.get_product(conn, product_id)
-            assert row is not None
-            await _change(
-                conn,
-                outbox,
-                row,
-                {"state": ProductState.LISTED, "taken_down_by": None, "state_reasons": []},
-                ProductListed,
-                listed_by=VENDOR_STATUS_ACTOR,
-                restored=True,
-            )
-    return True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.catalog import commands
-from services.vendors.events import VENDOR_EVENTS, VendorEvent
+from services.catalog import commands, store
+from services.catalog.domain import ProductState, TakenDownBy
+from services.catalog.events import ProductListed, ProductTakenDown
+from services.vendors.events import VENDOR_EVENTS, VendorEvent, VendorState
 from shared.consumer import EventConsumer
 from shared.events import EventMeta
 from shared.logging import get_logger
@@ -13,6 +15,60 @@ from shared.outbox import Outbox
 from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+
+# Who lists a product again when its vendor may sell again: the vendor events, not a person.
+VENDOR_STATUS_ACTOR = "system:vendor-status"
+
+
+async def apply_vendor_event(conn: asyncpg.Connection, outbox: Outbox, event: VendorEvent) -> bool:
+    """Keep the vendor projection; take listed products down or restore them as the vendor's
+    right to sell comes and goes. Returns False for a stale event (version not newer)."""
+    current = await store.lock_vendor(conn, event.vendor_id)
+    if current is not None and current["version"] >= event.version:
+        return False
+    before = commands.vendor_profile(current)
+    await store.upsert_vendor(conn, event.model_dump())
+    await store.copy_vendor_flags(
+        conn, event.vendor_id, event.is_umk, event.is_koperasi, event.is_local
+    )
+    could_sell = before is not None and before.may_sell
+    can_sell = event.state is VendorState.VERIFIED
+    if could_sell and not can_sell:
+        reason = f"vendor {event.state}"
+        for product_id in await store.lock_vendor_products(conn, event.vendor_id, "listed"):
+            row = await store.get_product(conn, product_id)
+            assert row is not None
+            await commands.record_change(
+                conn,
+                outbox,
+                row,
+                {
+                    "state": ProductState.TAKEN_DOWN,
+                    "taken_down_by": TakenDownBy.VENDOR_STATUS,
+                    "state_reasons": [reason],
+                },
+                ProductTakenDown,
+                taken_down_by=TakenDownBy.VENDOR_STATUS,
+                reason=reason,
+            )
+    elif can_sell and not could_sell:
+        restorable = await store.lock_vendor_products(
+            conn, event.vendor_id, "taken_down", TakenDownBy.VENDOR_STATUS
+        )
+        for product_id in restorable:
+            row = await store.get_product(conn, product_id)
+            assert row is not None
+            await commands.record_change(
+                conn,
+                outbox,
+                row,
+                {"state": ProductState.LISTED, "taken_down_by": None, "state_reasons": []},
+                ProductListed,
+                listed_by=VENDOR_STATUS_ACTOR,
+                restored=True,
+            )
+    return True
 
 
 def build_consumer(settings: ServiceSettings, outbox: Outbox) -> EventConsumer:
@@ -28,7 +84,7 @@ def build_consumer(settings: ServiceSettings, outbox: Outbox) -> EventConsumer:
     async def on_vendor(conn: asyncpg.Connection, event: VendorEvent, meta: EventMeta) -> None:
         # Every vendor event carries the whole snapshot, so one handler serves all types;
         # the per-vendor version drops what arrives late.
-        if not await commands.apply_vendor_event(conn, outbox, event):
+        if not await apply_vendor_event(conn, outbox, event):
             log.info(
                 "stale vendor event dropped",
                 vendor_id=str(event.vendor_id),

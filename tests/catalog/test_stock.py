@@ -7,14 +7,9 @@ import uuid
 
 import pytest
 
-from services.catalog.commands import (
-    InsufficientStock,
-    NotFound,
-    StockLine,
-    release_stock,
-    reserve_stock,
-)
+from services.catalog.commands import NotFound
 from services.catalog.domain import RuleViolation
+from services.catalog.stock import InsufficientStock, StockLine, release_stock, reserve_stock
 from shared.outbox import Outbox
 from tests.catalog.helpers import Catalog
 

@@ -1,0 +1,125 @@
+"""Stock (stok): the vendor's own figure, and reservations the orders saga makes atomically."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.catalog import store
+from services.catalog.commands import NotFound, locked_product, record_change
+from services.catalog.domain import RuleViolation
+from services.catalog.events import ProductStockChanged
+from shared.auth import Principal
+from shared.outbox import Outbox
+
+
+class InsufficientStock(RuleViolation):
+    """A reservation line asks for more than the product has; names the short line."""
+
+    def __init__(self, product_id: uuid.UUID, requested: int, available: int) -> None:
+        super().__init__(
+            "stock",
+            f"product {product_id}: {requested} requested, {available} in stock",
+            status=409,
+        )
+        self.product_id = product_id
+        self.requested = requested
+        self.available = available
+
+
+@dataclass(frozen=True)
+class StockLine:
+    """One order line: how many units of which product."""
+
+    product_id: uuid.UUID
+    quantity: int
+
+
+async def set_stock(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    principal: Principal,
+    product_id: uuid.UUID,
+    stock: int,
+) -> dict[str, Any]:
+    """The vendor states how many units it has; setting the same number changes nothing."""
+    row = await locked_product(conn, product_id, principal)
+    if row["stock"] == stock:
+        return row
+    return await record_change(
+        conn,
+        outbox,
+        row,
+        {"stock": stock},
+        ProductStockChanged,
+        previous_stock=row["stock"],
+        reason="set_by_vendor",
+    )
+
+
+def _quantities(lines: Iterable[StockLine]) -> dict[uuid.UUID, int]:
+    totals: Counter[uuid.UUID] = Counter()
+    for line in lines:
+        if line.quantity <= 0:
+            raise RuleViolation("quantity", f"product {line.product_id}: quantity must be > 0")
+        totals[line.product_id] += line.quantity
+    return dict(totals)
+
+
+async def _move_stock(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    lines: Iterable[StockLine],
+    sign: int,
+    reason: str,
+    reference: str | None,
+) -> list[dict[str, Any]]:
+    wanted = _quantities(lines)
+    rows = await store.lock_products(conn, sorted(wanted))
+    for product_id, quantity in sorted(wanted.items()):
+        row = rows.get(product_id)
+        if row is None:
+            raise NotFound(f"product {product_id} does not exist")
+        if sign < 0 and row["stock"] < quantity:
+            raise InsufficientStock(product_id, quantity, row["stock"])
+    return [
+        await record_change(
+            conn,
+            outbox,
+            rows[product_id],
+            {"stock": rows[product_id]["stock"] + sign * quantity},
+            ProductStockChanged,
+            previous_stock=rows[product_id]["stock"],
+            reason=reason,
+            reference=reference,
+        )
+        for product_id, quantity in sorted(wanted.items())
+    ]
+
+
+async def reserve_stock(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    lines: Iterable[StockLine],
+    reference: str | None = None,
+) -> list[dict[str, Any]]:
+    """Take stock for all lines or none: raises `InsufficientStock` naming the short line.
+
+    Meant for the orders saga, inside its transaction; nothing is written when it raises.
+    """
+    return await _move_stock(conn, outbox, lines, -1, "reserved", reference)
+
+
+async def release_stock(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    lines: Iterable[StockLine],
+    reference: str | None = None,
+) -> list[dict[str, Any]]:
+    """Give reserved stock back (an order was cancelled or rejected)."""
+    return await _move_stock(conn, outbox, lines, 1, "released", reference)
