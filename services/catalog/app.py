@@ -9,11 +9,8 @@ from pydantic_settings import SettingsConfigDict
 
 from services.catalog import api, handlers
 from services.catalog.events import CATALOG_EVENTS
-from shared.outbox import Outbox
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
-
-SERVICE = "catalog"
 
 
 class CatalogSettings(ServiceSettings):
@@ -24,18 +21,16 @@ class CatalogSettings(ServiceSettings):
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings.from_env()
-    # The handlers write follow-up events with the same source and topics as the routes.
-    outbox = Outbox(source=f"/ekatalog/{SERVICE}", topic_prefix=settings.topic_prefix)
     app = create_service_app(
         ServiceDefinition(
-            name=SERVICE,
+            name=handlers.SERVICE,
             title="e-Katalog catalog",
             description="Storefronts (etalase), products, curation, listing, search and stock.",
             settings=settings,
             migrations=Path(__file__).parent / "migrations",
             routers=[api.router],
             publishes=CATALOG_EVENTS,
-            consumer=handlers.build_consumer(settings, outbox),
+            consumer=handlers.build_consumer(settings),
         )
     )
     api.install_error_handlers(app)

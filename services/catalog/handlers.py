@@ -16,6 +16,8 @@ from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
+SERVICE = "catalog"
+
 
 # Who lists a product again when its vendor may sell again: the vendor events, not a person.
 VENDOR_STATUS_ACTOR = "system:vendor-status"
@@ -71,9 +73,12 @@ async def apply_vendor_event(conn: asyncpg.Connection, outbox: Outbox, event: Ve
     return True
 
 
-def build_consumer(settings: ServiceSettings, outbox: Outbox) -> EventConsumer:
+def build_consumer(settings: ServiceSettings) -> EventConsumer:
+    """The catalog's consumer group on the vendor events."""
+    # Follow-up events go out with the same source and topics as the API's (create_service_app).
+    outbox = Outbox(source=f"/ekatalog/{SERVICE}", topic_prefix=settings.topic_prefix)
     consumer = EventConsumer(
-        "catalog",
+        SERVICE,
         topic_prefix=settings.topic_prefix,
         batch_size=settings.consumer_batch_size,
         max_attempts=settings.consumer_max_attempts,
