@@ -289,3 +289,24 @@ async def test_stock_is_set_by_its_vendor(catalog: Catalog) -> None:
     _, stranger = await catalog.verified_vendor()
     response = await catalog.client.put(path, json={"stock": 5}, headers=stranger)
     assert response.status_code == 403
+
+
+async def test_edits_and_relisting_meet_todays_rules(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase(price_ceiling=1_000_000)
+    _, vendor = await catalog.verified_vendor(is_local=False, region_code="31.71")
+    product = await catalog.listed(vendor, etalase["id"])
+    path = f"/products/{product['id']}"
+    above = await catalog.client.patch(path, json={"price": 1_000_001}, headers=vendor)
+    assert above.status_code == 422 and above.json()["rule"] == "price_ceiling"
+    await catalog.client.post(f"{path}/take-down", json={"reason": "x"}, headers=MANAGER)
+    await catalog.client.patch(
+        f"/etalase/{etalase['id']}", json={"only_local": True}, headers=MANAGER
+    )
+    relist = await catalog.client.post(f"{path}/relist", headers=MANAGER)
+    assert relist.status_code == 403 and relist.json()["rule"] == "local_vendor"
+    await catalog.client.post(f"/etalase/{etalase['id']}/close", headers=MANAGER)
+    await catalog.client.patch(
+        f"/etalase/{etalase['id']}", json={"only_local": False}, headers=MANAGER
+    )
+    closed = await catalog.client.post(f"{path}/relist", headers=vendor)
+    assert closed.status_code == 422 and closed.json()["rule"] == "etalase_open"
