@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 
+from services.catalog.app import CatalogSettings, create_app
 from services.vendors.events import (
     VendorEvent,
     VendorExpired,
@@ -23,7 +27,14 @@ from services.vendors.events import (
 )
 from shared.auth import Role
 from shared.events import build_headers, encode
-from tests.support import ReceivedEvent, auth, eventually, read_topic
+from tests.support import (
+    TEST_JWT_SECRET,
+    Infra,
+    ReceivedEvent,
+    auth,
+    eventually,
+    read_topic,
+)
 
 _STATE_OF = {
     VendorRegistered: "submitted",
@@ -218,3 +229,35 @@ class Catalog:
             return mine
 
         return await eventually(arrived, timeout=20)
+
+
+@asynccontextmanager
+async def scratch_database(infra: Infra) -> AsyncIterator[str]:
+    """A new database for longer than one test (the `database` fixture is per test)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield infra.dsn(name)
+    finally:
+        admin = await asyncpg.connect(infra.admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def catalog_app(infra: Infra, database: str, topic_prefix: str) -> FastAPI:
+    return create_app(
+        CatalogSettings(
+            database_url=database,
+            kafka_bootstrap_servers=infra.bootstrap_servers,
+            topic_prefix=topic_prefix,
+            jwt_secret=TEST_JWT_SECRET,
+            relay_poll_seconds=0.1,
+            consumer_backoff_seconds=0.05,
+        )
+    )
