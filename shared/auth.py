@@ -143,6 +143,16 @@ def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def optional_principal(request: Request) -> Principal | None:
+    """For public routes: no token is fine, but a token that is sent must be valid."""
+    if "authorization" not in request.headers:
+        return None
+    return current_principal(request)
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
 def requires_role(*roles: Role) -> Callable[[Principal], Principal]:
     """A dependency that lets only the given roles through (403 for the others)."""
     allowed = frozenset(roles)

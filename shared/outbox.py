@@ -49,6 +49,11 @@ class Outbox:
         self.source = source
         self.topic_prefix = topic_prefix
 
+    @classmethod
+    def for_service(cls, service: str, topic_prefix: str = "") -> Outbox:
+        """The outbox a service's commands and its event handlers both write through."""
+        return cls(source=f"/ekatalog/{service}", topic_prefix=topic_prefix)
+
     def topic_for(self, event: Event | type[Event]) -> str:
         return f"{self.topic_prefix}{event.topic}"
 

@@ -106,7 +106,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         request_timeout_ms=10_000,
         logger=get_logger("faststream"),
     )
-    outbox = Outbox(source=f"/ekatalog/{definition.name}", topic_prefix=settings.topic_prefix)
+    outbox = Outbox.for_service(definition.name, settings.topic_prefix)
     for event in definition.publishes:
         broker.publisher(
             outbox.topic_for(event),

@@ -8,12 +8,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from shared.cli import SERVICES
 from shared.embedded import EmbeddedPostgres, Tansu, free_port
-from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra
+from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra, scratch_database
 
 # A consumer joins its group after half the session timeout on the embedded broker; a short one
 # keeps each test's start-up quick. Real deployments keep the 10 s default.
@@ -40,18 +39,8 @@ def infra() -> Iterator[Infra]:
 @pytest.fixture
 async def database(infra: Infra) -> AsyncIterator[str]:
     """DSN of a new, empty database that exists only for this test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield infra.dsn(name)
-    admin = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(infra) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
@@ -30,6 +32,25 @@ class Infra:
 
     def dsn(self, database: str) -> str:
         return self.admin_dsn.rsplit("/", 1)[0] + f"/{database}"
+
+
+@asynccontextmanager
+async def scratch_database(infra: Infra) -> AsyncIterator[str]:
+    """DSN of a new, empty database, dropped on exit."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield infra.dsn(name)
+    finally:
+        admin = await asyncpg.connect(infra.admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 def token(

@@ -43,11 +43,12 @@ from services.catalog.search import (
     encode_cursor,
 )
 from shared.auth import (
+    MaybePrincipal,
     Principal,
     Role,
-    current_principal,
     ensure_vendor_owner,
     forbidden,
+    optional_principal,
     requires_role,
 )
 from shared.problems import Problem, field_error, problem_response
@@ -62,16 +63,6 @@ Reader = Annotated[
 ]
 READ_ALL = frozenset({Role.CATALOGUE_MANAGER, Role.AUDITOR})
 MAX_QUERY_WORDS = 8
-
-
-def optional_principal(request: Request) -> Principal | None:
-    """Public routes work without a token; a token that is sent must be valid."""
-    if "authorization" not in request.headers:
-        return None
-    return current_principal(request)
-
-
-MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 @asynccontextmanager

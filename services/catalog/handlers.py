@@ -75,15 +75,8 @@ async def apply_vendor_event(conn: asyncpg.Connection, outbox: Outbox, event: Ve
 
 def build_consumer(settings: ServiceSettings) -> EventConsumer:
     """The catalog's consumer group on the vendor events."""
-    # Follow-up events go out with the same source and topics as the API's (create_service_app).
-    outbox = Outbox(source=f"/ekatalog/{SERVICE}", topic_prefix=settings.topic_prefix)
-    consumer = EventConsumer(
-        SERVICE,
-        topic_prefix=settings.topic_prefix,
-        batch_size=settings.consumer_batch_size,
-        max_attempts=settings.consumer_max_attempts,
-        backoff_seconds=settings.consumer_backoff_seconds,
-    )
+    outbox = Outbox.for_service(SERVICE, settings.topic_prefix)
+    consumer = EventConsumer(SERVICE, **settings.consumer_options())
 
     @consumer.on(*VENDOR_EVENTS)
     async def on_vendor(conn: asyncpg.Connection, event: VendorEvent, meta: EventMeta) -> None:

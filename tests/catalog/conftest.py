@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.catalog.helpers import Catalog, catalog_app, scratch_database
-from tests.support import Infra, running
+from tests.catalog.helpers import Catalog, catalog_app
+from tests.support import Infra, running, scratch_database
 
 
 @pytest.fixture(scope="module")

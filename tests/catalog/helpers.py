@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -229,25 +227,6 @@ class Catalog:
             return mine
 
         return await eventually(arrived, timeout=20)
-
-
-@asynccontextmanager
-async def scratch_database(infra: Infra) -> AsyncIterator[str]:
-    """A new database for longer than one test (the `database` fixture is per test)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield infra.dsn(name)
-    finally:
-        admin = await asyncpg.connect(infra.admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def catalog_app(infra: Infra, database: str, topic_prefix: str) -> FastAPI:

@@ -23,7 +23,7 @@ async def test_reserve_all_lines_or_none(catalog: Catalog) -> None:
     _, vendor = await catalog.verified_vendor()
     a = await catalog.listed(vendor, etalase["id"], stock=5)
     b = await catalog.listed(vendor, etalase["id"], stock=2)
-    outbox = Outbox("/ekatalog/catalog", catalog.prefix)
+    outbox = Outbox.for_service("catalog", catalog.prefix)
     a_id, b_id = uuid.UUID(a["id"]), uuid.UUID(b["id"])
 
     with pytest.raises(InsufficientStock) as short:
@@ -66,7 +66,7 @@ async def test_concurrent_reservations_cannot_oversell(catalog: Catalog) -> None
     _, vendor = await catalog.verified_vendor()
     products = [await catalog.listed(vendor, etalase["id"], stock=3) for _ in range(2)]
     ids = sorted(uuid.UUID(p["id"]) for p in products)
-    outbox = Outbox("/ekatalog/catalog", catalog.prefix)
+    outbox = Outbox.for_service("catalog", catalog.prefix)
 
     async def order(lines: list[StockLine]) -> str:
         try:

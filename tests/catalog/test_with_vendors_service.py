@@ -9,9 +9,8 @@ from tests.catalog.helpers import (
     catalog_app,
     etalase_body,
     product_body,
-    scratch_database,
 )
-from tests.support import Infra, auth, eventually, running
+from tests.support import Infra, auth, eventually, running, scratch_database
 from tests.vendors.helpers import start_service, vendor_auth
 
 
