@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,76 +11,7 @@ import psutil
 import pytest
 
 from shared.cli import SERVICES
-from shared.embedded import free_port, port_is_open
-
-
-class Platform:
-    """A running `ekatalog up` whose output the test reads line by line."""
-
-    def __init__(self, data_dir: Path, *services: str) -> None:
-        self.base_port = _free_port_range(len(services) or len(SERVICES))
-        args = [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--pg-port",
-            str(free_port()),
-            "--kafka-port",
-            str(free_port()),
-            "--base-port",
-            str(self.base_port),
-            "--log-format",
-            "json",
-        ]
-        if services:
-            args += ["--services", *services]
-        env = {
-            k: v for k, v in os.environ.items() if not k.endswith("_CONSUMER_SESSION_TIMEOUT_MS")
-        }
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            self.output.append(line)
-            if text in line:
-                return line
-        tail = "".join(self.output[-30:])
-        raise AssertionError(f"{text!r} not printed within {timeout}s; last output:\n{tail}")
-
-    def descendants(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def stop(self, sig: int = signal.SIGINT) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
-
-
-def _free_port_range(count: int) -> int:
-    for _ in range(50):
-        base = free_port()
-        if base + count < 65535 and not any(port_is_open(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port range")
+from tests.processes import Platform
 
 
 def _gone(processes: list[psutil.Process], timeout: float = 15) -> list[psutil.Process]:
