@@ -20,7 +20,7 @@ from shared.embedded import free_port, port_is_open
 class Platform:
     """A running `ekatalog up` whose output the test reads line by line."""
 
-    def __init__(self, data_dir: Path, *services: str) -> None:
+    def __init__(self, data_dir: Path, *services: str, extra: tuple[str, ...] = ()) -> None:
         self.base_port = _free_port_range(len(services) or len(SERVICES))
         self.kafka_port = free_port()
         args = [
@@ -41,6 +41,7 @@ class Platform:
         ]
         if services:
             args += ["--services", *services]
+        args += extra
         env = {
             k: v for k, v in os.environ.items() if not k.endswith("_CONSUMER_SESSION_TIMEOUT_MS")
         }

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 
 from shared.cli import SERVICES
 from tests.processes import Platform
+from tests.support import Infra
 
 
 def _gone(processes: list[psutil.Process], timeout: float = 15) -> list[psutil.Process]:
@@ -63,3 +67,32 @@ def test_a_killed_supervisor_leaves_no_orphans_and_the_next_start_works(data_dir
         assert not any("migration applied" in line for line in second.output)
     finally:
         assert second.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.slow
+async def test_up_can_use_external_kafka_and_postgresql(infra: Infra, data_dir: Path) -> None:
+    prefix = f"x{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{prefix}_orders"')
+    finally:
+        await admin.close()
+    template = infra.dsn(prefix + "_{service}")
+    platform = Platform(
+        data_dir,
+        "orders",
+        extra=("--kafka-bootstrap", infra.bootstrap_servers, "--database-url", template),
+    )
+    try:
+        await asyncio.to_thread(platform.wait_for, "all services ready", 60)
+        names = [p.name() for p in platform.descendants()]
+        assert "postgres" not in names and not any("tansu" in n for n in names)
+        assert not (data_dir / "postgres").exists(), "no embedded database was made"
+        conn = await asyncpg.connect(infra.dsn(f"{prefix}_orders"))
+        try:
+            applied = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+        finally:
+            await conn.close()
+        assert applied == 2  # platform + orders, in the external database
+    finally:
+        assert await asyncio.to_thread(platform.stop, signal.SIGINT) == 0
