@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -120,9 +121,15 @@ class EventConsumer:
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=_raw_decoder,
                 title=f"{self.name}:{topic}",
-                description=f"{self.name} consumes "
-                + ", ".join(t for t in self.handlers if registry.get(t).topic in topic),  # type: ignore[union-attr]
+                description=f"{self.name} consumes " + ", ".join(self._types_on(topic)),
             )(self._on_batch)
+
+    def _types_on(self, topic: str) -> list[str]:
+        return [
+            t
+            for t in self.handlers
+            if f"{self.topic_prefix}{registry.get(t).topic}" == topic  # type: ignore[union-attr]
+        ]
 
     def bind(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -133,7 +140,7 @@ class EventConsumer:
         )
         try:
             await self.process(records)
-        except _INFRASTRUCTURE_ERRORS as exc:
+        except (*_INFRASTRUCTURE_ERRORS, KafkaError) as exc:
             log.warning(
                 "consumer cannot store the batch; it will be read again",
                 consumer=self.name,
