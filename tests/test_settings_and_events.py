@@ -24,28 +24,30 @@ from shared.settings import SettingsError
 from tests.plumbing import CounterIncremented
 
 
-def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VENDORS_DATABASE_URL", raising=False)
+@pytest.fixture
+def valid_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A complete vendors configuration; each test breaks one part of it."""
+    monkeypatch.setenv("VENDORS_DATABASE_URL", "postgresql://x/y")
     monkeypatch.setenv("VENDORS_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
     monkeypatch.setenv("VENDORS_JWT_SECRET", "s")
+    return monkeypatch
+
+
+def test_missing_setting_names_the_variable(valid_env: pytest.MonkeyPatch) -> None:
+    valid_env.delenv("VENDORS_DATABASE_URL")
     with pytest.raises(SettingsError, match="VENDORS_DATABASE_URL is required but not set"):
         VendorsSettings.from_env()
 
 
-def test_malformed_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VENDORS_DATABASE_URL", "postgresql://x/y")
-    monkeypatch.setenv("VENDORS_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
-    monkeypatch.setenv("VENDORS_JWT_SECRET", "s")
-    monkeypatch.setenv("VENDORS_HTTP_PORT", "eighty")
+def test_malformed_setting_names_the_variable(valid_env: pytest.MonkeyPatch) -> None:
+    valid_env.setenv("VENDORS_HTTP_PORT", "eighty")
     with pytest.raises(SettingsError, match="VENDORS_HTTP_PORT"):
         VendorsSettings.from_env()
 
 
-def test_the_key_for_the_chosen_algorithm_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VENDORS_DATABASE_URL", "postgresql://x/y")
-    monkeypatch.setenv("VENDORS_KAFKA_BOOTSTRAP_SERVERS", "k:9092")
-    monkeypatch.setenv("VENDORS_JWT_ALGORITHM", "RS256")
-    monkeypatch.delenv("VENDORS_JWT_PUBLIC_KEY", raising=False)
+def test_the_key_for_the_chosen_algorithm_is_required(valid_env: pytest.MonkeyPatch) -> None:
+    valid_env.setenv("VENDORS_JWT_ALGORITHM", "RS256")
+    valid_env.delenv("VENDORS_JWT_PUBLIC_KEY", raising=False)
     with pytest.raises(SettingsError, match="VENDORS_JWT_PUBLIC_KEY is required"):
         VendorsSettings.from_env()
 
