@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY ekatalog ./ekatalog
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 ekatalog
 USER ekatalog
 ENTRYPOINT ["ekatalog"]

@@ -23,6 +23,8 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy shared services ekatalog
 
 format: install
 	$(BIN)/ruff check --fix .

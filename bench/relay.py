@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from shared.consumer import EventConsumer
-from shared.db import PLATFORM_MIGRATIONS, apply_migrations, create_pool
+from shared.db import PLATFORM_MIGRATIONS, Connection, apply_migrations, create_pool
 from shared.embedded import EmbeddedPostgres, Tansu, free_port
 from shared.events import Event, EventMeta
 from shared.outbox import Outbox, OutboxRelay
@@ -133,7 +133,7 @@ async def run_inbox(
     )
 
     @consumer.on(StockCounted)
-    async def apply(conn: asyncpg.Connection, event: StockCounted, meta: EventMeta) -> None:
+    async def apply(conn: Connection, event: StockCounted, meta: EventMeta) -> None:
         if upsert:
             await conn.execute(
                 """INSERT INTO bench_stock (product_id, quantity) VALUES ($1, $2)

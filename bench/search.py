@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.catalog import store
 from services.catalog.domain import search_words
 from services.catalog.search import SearchQuery, Sort, decode_cursor, encode_cursor
-from shared.db import create_pool, ensure_database, migrate_service
+from shared.db import Connection, create_pool, ensure_database, migrate_service
 from shared.embedded import EmbeddedPostgres, free_port
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "catalog" / "migrations"
@@ -67,7 +67,7 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def _binary_jsonb(conn: asyncpg.Connection) -> None:
+async def _binary_jsonb(conn: Connection) -> None:
     # COPY sends binary rows; the pool's jsonb codec is a text one.
     await conn.set_type_codec(
         "jsonb",

@@ -21,13 +21,14 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from shared.db import Connection
 from shared.events import DeadLetterError, Event, EventMeta, decode_headers, parse, registry
 from shared.logging import correlation_id_var, get_logger, handled_event_var
 from shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
 
 log = get_logger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Any, EventMeta], Awaitable[None]]
+Handler = Callable[[Connection, Any, EventMeta], Awaitable[None]]
 
 DLQ_SUFFIX = ".dlq"
 
@@ -198,7 +199,7 @@ class EventConsumer:
             received.append(_Received(record, event, meta))
         return received
 
-    async def _claim(self, conn: asyncpg.Connection, items: Sequence[_Received]) -> set[uuid.UUID]:
+    async def _claim(self, conn: Connection, items: Sequence[_Received]) -> set[uuid.UUID]:
         """Insert the inbox rows; returns the ids this consumer had not processed before."""
         rows = await conn.fetch(
             "INSERT INTO inbox (consumer, event_id, event_type)"
@@ -210,7 +211,7 @@ class EventConsumer:
         )
         return {r["event_id"] for r in rows}
 
-    async def _apply_batch(self, conn: asyncpg.Connection, items: list[_Received]) -> None:
+    async def _apply_batch(self, conn: Connection, items: list[_Received]) -> None:
         new = await self._claim(conn, items)
         outcomes: Counter[tuple[str, str]] = Counter()
         for item in items:
@@ -222,9 +223,7 @@ class EventConsumer:
         for (topic, outcome), count in outcomes.items():
             EVENTS_CONSUMED.labels(self.name, topic, outcome).inc(count)
 
-    async def _apply_one_by_one(
-        self, conn: asyncpg.Connection, items: list[_Received]
-    ) -> list[_Received]:
+    async def _apply_one_by_one(self, conn: Connection, items: list[_Received]) -> list[_Received]:
         failed = []
         for item in items:
             error = await self._apply_with_retries(conn, item)
@@ -234,7 +233,7 @@ class EventConsumer:
         return failed
 
     async def _apply_with_retries(
-        self, conn: asyncpg.Connection, item: _Received
+        self, conn: Connection, item: _Received
     ) -> DeadLetterError | None:
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -262,7 +261,7 @@ class EventConsumer:
                 await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         return None
 
-    async def _handle(self, conn: asyncpg.Connection, item: _Received) -> None:
+    async def _handle(self, conn: Connection, item: _Received) -> None:
         assert item.meta is not None
         correlation = correlation_id_var.set(item.meta.correlation_id)
         handled = handled_event_var.set((str(item.meta.id), item.meta.type))

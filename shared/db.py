@@ -5,14 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # What commands, stores and handlers receive: a plain connection or one lent by the pool.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = asyncpg.Connection
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
@@ -43,6 +54,23 @@ def _jsonb_codec(conn: asyncpg.Connection) -> object:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await _jsonb_codec(conn)  # type: ignore[misc]
+
+
+@asynccontextmanager
+async def unit_of_work(db: asyncpg.Pool | Connection) -> AsyncIterator[Connection]:
+    """One transaction for a use case: opened on a pool connection, or joined when the caller
+    passes its own connection (an event handler's batch, a saga step), as a savepoint there.
+
+    Commands take `db` and run their whole change inside this block, so the same command serves
+    an HTTP request (pool) and a handler composing it with others (connection): either all of
+    it commits with the caller, or none of it does.
+    """
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn, conn.transaction():
+            yield conn
+    else:
+        async with db.transaction():
+            yield db
 
 
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

@@ -63,7 +63,9 @@ def child_preexec() -> None:
     _die_with_parent()
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10):
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10
+) -> None:
     if process.poll() is not None:
         return
     process.send_signal(sig)

@@ -14,6 +14,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from shared.db import Connection
 from shared.events import Event, build_headers, encode
 from shared.logging import current_correlation_id, get_logger
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
@@ -57,7 +58,7 @@ class Outbox:
     def topic_for(self, event: Event | type[Event]) -> str:
         return f"{self.topic_prefix}{event.topic}"
 
-    async def add(self, conn: asyncpg.Connection, *events: Event) -> list[uuid.UUID]:
+    async def add(self, conn: Connection, *events: Event) -> list[uuid.UUID]:
         if not conn.is_in_transaction():
             raise RuntimeError("outbox events must be written in the state change's transaction")
         now = datetime.now(UTC)
@@ -90,9 +91,10 @@ class Outbox:
         return ids
 
 
-async def outbox_backlog(conn: asyncpg.Connection) -> tuple[int, float]:
+async def outbox_backlog(conn: Connection) -> tuple[int, float]:
     """Number of unpublished events and the age in seconds of the oldest one."""
     row = await conn.fetchrow(_BACKLOG)
+    assert row is not None  # an aggregate always returns one row
     return int(row["backlog"]), float(row["oldest"] or 0.0)
 
 
@@ -134,7 +136,7 @@ class OutboxRelay:
         self.backlog = 0
         self.oldest_age = 0.0
         self._producer: AIOKafkaProducer | None = None
-        self._lock_conn: asyncpg.Connection | None = None
+        self._lock_conn: Connection | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -71,7 +72,22 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+# Turns one of a service's domain errors into the problem it answers with.
+ErrorMapper = Callable[[Any], Problem]
+
+
+def install_problem_handlers(
+    app: FastAPI, domain_errors: Mapping[type[Exception], ErrorMapper] | None = None
+) -> None:
+    for error_type, to_problem in (domain_errors or {}).items():
+
+        async def _domain(
+            request: Request, exc: Exception, to_problem: ErrorMapper = to_problem
+        ) -> JSONResponse:
+            return problem_response(to_problem(exc), request)
+
+        app.add_exception_handler(error_type, _domain)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request)

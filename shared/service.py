@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -26,7 +26,7 @@ from shared.events import Event
 from shared.logging import configure_logging, correlation_id_var, get_logger, new_correlation_id
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.outbox import Outbox, OutboxRelay
-from shared.problems import install_problem_handlers
+from shared.problems import ErrorMapper, install_problem_handlers
 from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -57,6 +57,9 @@ class ServiceDefinition:
     consumer: EventConsumer | None = None
     version: str = "0.1.0"
     background: Sequence[BackgroundJob] = ()
+    # The service's domain error types and how api.py turns each into problem+json; domain and
+    # commands raise plain exceptions and never speak HTTP.
+    errors: Mapping[type[Exception], ErrorMapper] = field(default_factory=dict)
 
 
 async def ensure_topics(bootstrap_servers: str, topics: Sequence[str], partitions: int) -> None:
@@ -178,7 +181,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     app.state.token_verifier = TokenVerifier(
         settings.jwt_verification_key, settings.jwt_algorithm, settings.jwt_issuer
     )
-    install_problem_handlers(app)
+    install_problem_handlers(app, definition.errors)
     _install_observability(app)
     app.include_router(_operations_router(definition, broker))
     for router in definition.routers:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import SERVICES
+from ekatalog.cli import SERVICES
 from shared.embedded import EmbeddedPostgres, Tansu, free_port
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra, scratch_database
 

@@ -8,7 +8,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from shared.consumer import EventConsumer
-from shared.db import PLATFORM_MIGRATIONS, apply_migrations, create_pool
+from shared.db import PLATFORM_MIGRATIONS, Connection, apply_migrations, create_pool
 from shared.events import Event, EventMeta
 from shared.outbox import Outbox, OutboxRelay
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS
@@ -50,7 +50,7 @@ def counter_consumer(prefix: str, **options: object) -> EventConsumer:
     consumer = EventConsumer("counters", topic_prefix=prefix, **options)  # type: ignore[arg-type]
 
     @consumer.on(CounterIncremented)
-    async def apply(conn: asyncpg.Connection, event: CounterIncremented, meta: EventMeta) -> None:
+    async def apply(conn: Connection, event: CounterIncremented, meta: EventMeta) -> None:
         await conn.execute(
             """INSERT INTO counter_projection (counter_id, last_seq, applied, out_of_order)
                VALUES ($1, $2, 1, CASE WHEN $2 = 1 THEN 0 ELSE 1 END)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from shared.cli import SERVICES
+from ekatalog.cli import SERVICES
 from shared.embedded import free_port, port_is_open
 
 
@@ -26,7 +26,7 @@ class Platform:
         args = [
             sys.executable,
             "-m",
-            "shared.cli",
+            "ekatalog.cli",
             "up",
             "--data-dir",
             str(data_dir),

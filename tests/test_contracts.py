@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import generated_documents
+from ekatalog.cli import generated_documents
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GENERATED = generated_documents()

@@ -33,7 +33,7 @@ def headers_for(event_type: str, subject: str) -> list[tuple[str, bytes]]:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "ekatalog.cli", *args], capture_output=True, text=True, timeout=60
     )
 
 

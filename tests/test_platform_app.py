@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import asyncpg
 import httpx
 import jwt
 import pytest
@@ -17,6 +16,7 @@ from pydantic import BaseModel, StrictInt
 
 from shared.auth import CurrentPrincipal, Principal, Role, ensure_vendor_owner, requires_role
 from shared.consumer import EventConsumer
+from shared.db import Connection
 from shared.events import EventMeta
 from shared.logging import current_correlation_id
 from shared.service import ServiceDefinition, create_service_app
@@ -71,7 +71,7 @@ def correlation_consumer(prefix: str) -> EventConsumer:
     )
 
     @consumer.on(CounterIncremented)
-    async def seen(conn: asyncpg.Connection, event: CounterIncremented, meta: EventMeta) -> None:
+    async def seen(conn: Connection, event: CounterIncremented, meta: EventMeta) -> None:
         await conn.execute(
             "INSERT INTO seen (event_id, correlation_id) VALUES ($1, $2)",
             meta.id,

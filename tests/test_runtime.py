@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from shared.cli import SERVICES
+from ekatalog.cli import SERVICES
 from tests.processes import Platform
 from tests.support import Infra
 

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from shared.cli import SERVICES
+from ekatalog.cli import SERVICES
 from tests.support import TEST_JWT_SECRET, Infra, running
 
 

@@ -7,19 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.catalog import commands, stock, store
 from services.catalog.commands import NotFound
-from services.catalog.domain import (
-    CuratedCollection,
-    EtalaseState,
-    ProductState,
-    RuleViolation,
-    search_words,
-)
+from services.catalog.domain import RuleViolation, search_words
 from services.catalog.schemas import (
     MAX_RUPIAH,
     EtalaseCreate,
@@ -51,6 +44,8 @@ from shared.auth import (
     optional_principal,
     requires_role,
 )
+from shared.contracts.catalog import CuratedCollection, EtalaseState, ProductState
+from shared.db import Connection
 from shared.problems import Problem, field_error, problem_response
 
 router = APIRouter()
@@ -66,7 +61,7 @@ MAX_QUERY_WORDS = 8
 
 
 @asynccontextmanager
-async def transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(request: Request) -> AsyncIterator[Connection]:
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         yield conn
 
@@ -309,7 +304,7 @@ async def set_stock(
 # --------------------------------------------------------------------------- search
 
 
-async def _with_collection(conn: asyncpg.Connection, query: SearchQuery, code: str) -> SearchQuery:
+async def _with_collection(conn: Connection, query: SearchQuery, code: str) -> SearchQuery:
     if query.etalase_id is None:
         raise field_error("collection", "a collection belongs to a storefront: give etalase_id")
     etalase = await store.get_etalase(conn, query.etalase_id)

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from services.catalog import api, handlers
-from services.catalog.events import CATALOG_EVENTS
+from shared.contracts.catalog import CATALOG_EVENTS
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 

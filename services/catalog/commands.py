@@ -14,30 +14,29 @@ from typing import Any
 import asyncpg
 
 from services.catalog import domain, store
-from services.catalog.domain import (
-    EtalaseRules,
-    EtalaseState,
-    ProductState,
-    RuleViolation,
-    TakenDownBy,
-    VendorProfile,
-    VendorType,
-)
-from services.catalog.events import (
+from services.catalog.domain import EtalaseRules, RuleViolation, VendorProfile
+from shared.auth import Principal, Role, ensure_vendor_owner
+from shared.contracts.catalog import (
+    CategoryNode,
+    CuratedCollection,
     EtalaseClosed,
     EtalaseCreated,
     EtalaseEvent,
     EtalaseOpened,
+    EtalaseState,
     EtalaseUpdated,
     ProductEvent,
     ProductListed,
     ProductPriceChanged,
     ProductRejected,
+    ProductState,
     ProductSubmitted,
     ProductTakenDown,
     ProductUpdated,
+    TakenDownBy,
+    VendorType,
 )
-from shared.auth import Principal, Role, ensure_vendor_owner
+from shared.db import Connection
 from shared.outbox import Outbox
 
 
@@ -53,7 +52,7 @@ def _now() -> datetime:
 
 
 def etalase_rules(row: Mapping[str, Any]) -> EtalaseRules:
-    tree = [domain.CategoryNode.model_validate(n) for n in row["categories"]]
+    tree = [CategoryNode.model_validate(n) for n in row["categories"]]
     return EtalaseRules(
         state=EtalaseState(row["state"]),
         vendor_types=frozenset(VendorType(t) for t in row["vendor_types"]),
@@ -67,11 +66,9 @@ def etalase_rules(row: Mapping[str, Any]) -> EtalaseRules:
 
 def _validate_etalase(values: Mapping[str, Any]) -> None:
     if "categories" in values:
-        domain.category_paths(domain.CategoryNode.model_validate(n) for n in values["categories"])
+        domain.category_paths(CategoryNode.model_validate(n) for n in values["categories"])
     if "collections" in values:
-        domain.check_collections(
-            domain.CuratedCollection.model_validate(c) for c in values["collections"]
-        )
+        domain.check_collections(CuratedCollection.model_validate(c) for c in values["collections"])
 
 
 def _etalase_event(
@@ -88,7 +85,7 @@ def _etalase_event(
 
 
 async def create_etalase(
-    conn: asyncpg.Connection, outbox: Outbox, values: Mapping[str, Any], actor: str
+    conn: Connection, outbox: Outbox, values: Mapping[str, Any], actor: str
 ) -> dict[str, Any]:
     """A new storefront, as a draft: the manager opens it when its rules are complete."""
     _validate_etalase(values)
@@ -104,7 +101,7 @@ async def create_etalase(
     return row
 
 
-async def _locked_etalase(conn: asyncpg.Connection, etalase_id: uuid.UUID) -> dict[str, Any]:
+async def _locked_etalase(conn: Connection, etalase_id: uuid.UUID) -> dict[str, Any]:
     row = await store.lock_etalase(conn, etalase_id)
     if row is None:
         raise NotFound(f"storefront {etalase_id} does not exist")
@@ -112,7 +109,7 @@ async def _locked_etalase(conn: asyncpg.Connection, etalase_id: uuid.UUID) -> di
 
 
 async def update_etalase(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     etalase_id: uuid.UUID,
     requested: Mapping[str, Any],
@@ -132,7 +129,7 @@ async def update_etalase(
 
 
 async def set_etalase_open(
-    conn: asyncpg.Connection, outbox: Outbox, etalase_id: uuid.UUID, is_open: bool, actor: str
+    conn: Connection, outbox: Outbox, etalase_id: uuid.UUID, is_open: bool, actor: str
 ) -> dict[str, Any]:
     """Open (from draft or closed) or close (from open) a storefront."""
     row = await _locked_etalase(conn, etalase_id)
@@ -176,7 +173,7 @@ def _product_event(cls: type[ProductEvent], row: Mapping[str, Any], **extra: Any
 
 
 async def locked_product(
-    conn: asyncpg.Connection, product_id: uuid.UUID, principal: Principal
+    conn: Connection, product_id: uuid.UUID, principal: Principal
 ) -> dict[str, Any]:
     row = await store.lock_product(conn, product_id)
     if row is None:
@@ -186,7 +183,7 @@ async def locked_product(
 
 
 async def record_change(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     row: Mapping[str, Any],
     changes: Mapping[str, Any],
@@ -200,7 +197,7 @@ async def record_change(
 
 
 async def submit_product(
-    conn: asyncpg.Connection, outbox: Outbox, principal: Principal, values: Mapping[str, Any]
+    conn: Connection, outbox: Outbox, principal: Principal, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """A vendor offers a product in an open storefront whose rules it meets; it awaits review."""
     etalase = await store.lock_etalase(conn, values["etalase_id"], shared=True)
@@ -255,7 +252,7 @@ def values_json(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _apply_changes(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     row: dict[str, Any],
     decision: domain.ChangeDecision,
@@ -302,7 +299,7 @@ async def _apply_changes(
 
 
 async def edit_product(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     principal: Principal,
     product_id: uuid.UUID,
@@ -351,7 +348,7 @@ async def edit_product(
 
 
 async def review_product(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     principal: Principal,
     product_id: uuid.UUID,
@@ -407,7 +404,7 @@ async def review_product(
 
 
 async def take_down_product(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     principal: Principal,
     product_id: uuid.UUID,
@@ -440,7 +437,7 @@ async def take_down_product(
 
 
 async def relist_product(
-    conn: asyncpg.Connection, outbox: Outbox, principal: Principal, product_id: uuid.UUID
+    conn: Connection, outbox: Outbox, principal: Principal, product_id: uuid.UUID
 ) -> dict[str, Any]:
     """A taken-down or rejected product goes back through review, under today's rules."""
     row = await locked_product(conn, product_id, principal)

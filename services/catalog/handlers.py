@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from services.catalog import commands, store
-from services.catalog.domain import ProductState, TakenDownBy
-from services.catalog.events import ProductListed, ProductTakenDown
-from services.vendors.events import VENDOR_EVENTS, VendorEvent, VendorState
 from shared.consumer import EventConsumer
+from shared.contracts.catalog import ProductListed, ProductState, ProductTakenDown, TakenDownBy
+from shared.contracts.vendors import VENDOR_EVENTS, VendorEvent, VendorState
+from shared.db import Connection
 from shared.events import EventMeta
 from shared.logging import get_logger
 from shared.outbox import Outbox
@@ -23,7 +21,7 @@ SERVICE = "catalog"
 VENDOR_STATUS_ACTOR = "system:vendor-status"
 
 
-async def apply_vendor_event(conn: asyncpg.Connection, outbox: Outbox, event: VendorEvent) -> bool:
+async def apply_vendor_event(conn: Connection, outbox: Outbox, event: VendorEvent) -> bool:
     """Keep the vendor projection; take listed products down or restore them as the vendor's
     right to sell comes and goes. Returns False for a stale event (version not newer)."""
     current = await store.lock_vendor(conn, event.vendor_id)
@@ -79,7 +77,7 @@ def build_consumer(settings: ServiceSettings) -> EventConsumer:
     consumer = EventConsumer(SERVICE, **settings.consumer_options())
 
     @consumer.on(*VENDOR_EVENTS)
-    async def on_vendor(conn: asyncpg.Connection, event: VendorEvent, meta: EventMeta) -> None:
+    async def on_vendor(conn: Connection, event: VendorEvent, meta: EventMeta) -> None:
         # Every vendor event carries the whole snapshot, so one handler serves all types;
         # the per-vendor version drops what arrives late.
         if not await apply_vendor_event(conn, outbox, event):

@@ -9,15 +9,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from services.catalog.domain import (
+from services.catalog.domain import RuleViolation, check_tkdn_claim
+from shared.contracts.catalog import (
     CategoryNode,
     CuratedCollection,
     EtalaseState,
     ProductState,
-    RuleViolation,
     TakenDownBy,
     VendorType,
-    check_tkdn_claim,
 )
 
 # Strict: 1.5, "1500" and true are refused with a field error instead of being coerced.

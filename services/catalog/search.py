@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from uuid import UUID
 
-from services.catalog.domain import CuratedCollection, RuleViolation, collection_filters
+from services.catalog.domain import RuleViolation, collection_filters
+from shared.contracts.catalog import CuratedCollection
 
 
 class Sort(StrEnum):

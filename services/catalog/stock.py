@@ -8,13 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from services.catalog import store
 from services.catalog.commands import NotFound, locked_product, record_change
 from services.catalog.domain import RuleViolation
-from services.catalog.events import ProductStockChanged
 from shared.auth import Principal
+from shared.contracts.catalog import ProductStockChanged
+from shared.db import Connection
 from shared.outbox import Outbox
 
 
@@ -41,7 +40,7 @@ class StockLine:
 
 
 async def set_stock(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     principal: Principal,
     product_id: uuid.UUID,
@@ -72,7 +71,7 @@ def _quantities(lines: Iterable[StockLine]) -> dict[uuid.UUID, int]:
 
 
 async def _move_stock(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     lines: Iterable[StockLine],
     sign: int,
@@ -103,7 +102,7 @@ async def _move_stock(
 
 
 async def reserve_stock(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     lines: Iterable[StockLine],
     reference: str | None = None,
@@ -116,7 +115,7 @@ async def reserve_stock(
 
 
 async def release_stock(
-    conn: asyncpg.Connection,
+    conn: Connection,
     outbox: Outbox,
     lines: Iterable[StockLine],
     reference: str | None = None,

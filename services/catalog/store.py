@@ -11,6 +11,7 @@ import asyncpg
 
 from services.catalog.domain import search_words
 from services.catalog.search import SearchQuery, Sort
+from shared.db import Connection
 
 Row = dict[str, Any]
 
@@ -86,7 +87,7 @@ def _set_clause(columns: Sequence[str], allowed: Sequence[str], first: int) -> s
 # --------------------------------------------------------------------------- vendors
 
 
-async def lock_vendor(conn: asyncpg.Connection, vendor_id: uuid.UUID) -> Row | None:
+async def lock_vendor(conn: Connection, vendor_id: uuid.UUID) -> Row | None:
     return _row(
         await conn.fetchrow(
             "SELECT * FROM vendor_projection WHERE vendor_id = $1 FOR UPDATE", vendor_id
@@ -94,13 +95,13 @@ async def lock_vendor(conn: asyncpg.Connection, vendor_id: uuid.UUID) -> Row | N
     )
 
 
-async def get_vendor(conn: asyncpg.Connection, vendor_id: uuid.UUID) -> Row | None:
+async def get_vendor(conn: Connection, vendor_id: uuid.UUID) -> Row | None:
     return _row(
         await conn.fetchrow("SELECT * FROM vendor_projection WHERE vendor_id = $1", vendor_id)
     )
 
 
-async def upsert_vendor(conn: asyncpg.Connection, vendor: Mapping[str, Any]) -> None:
+async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> None:
     await conn.execute(
         """INSERT INTO vendor_projection (vendor_id, version, state, legal_name, kbli,
                region_code, scale, is_umk, is_koperasi, is_local)
@@ -125,7 +126,7 @@ async def upsert_vendor(conn: asyncpg.Connection, vendor: Mapping[str, Any]) -> 
 
 
 async def copy_vendor_flags(
-    conn: asyncpg.Connection, vendor_id: uuid.UUID, is_umk: bool, is_koperasi: bool, is_local: bool
+    conn: Connection, vendor_id: uuid.UUID, is_umk: bool, is_koperasi: bool, is_local: bool
 ) -> None:
     await conn.execute(
         """UPDATE product SET vendor_is_umk = $2, vendor_is_koperasi = $3, vendor_is_local = $4
@@ -139,7 +140,7 @@ async def copy_vendor_flags(
 
 
 async def lock_vendor_products(
-    conn: asyncpg.Connection, vendor_id: uuid.UUID, state: str, taken_down_by: str | None = None
+    conn: Connection, vendor_id: uuid.UUID, state: str, taken_down_by: str | None = None
 ) -> list[uuid.UUID]:
     """Ids of a vendor's products in `state`, locked in id order (the order every command uses)."""
     rows = await conn.fetch(
@@ -156,9 +157,7 @@ async def lock_vendor_products(
 # --------------------------------------------------------------------------- etalase
 
 
-async def insert_etalase(
-    conn: asyncpg.Connection, etalase_id: uuid.UUID, values: Mapping[str, Any]
-) -> Row:
+async def insert_etalase(conn: Connection, etalase_id: uuid.UUID, values: Mapping[str, Any]) -> Row:
     columns = ", ".join(ETALASE_COLUMNS)
     params = ", ".join(f"${i}" for i in range(2, len(ETALASE_COLUMNS) + 2))
     row = await conn.fetchrow(
@@ -170,18 +169,18 @@ async def insert_etalase(
 
 
 async def lock_etalase(
-    conn: asyncpg.Connection, etalase_id: uuid.UUID, *, shared: bool = False
+    conn: Connection, etalase_id: uuid.UUID, *, shared: bool = False
 ) -> Row | None:
     """Lock a storefront; submissions take a shared lock so a close waits for them."""
     mode = "SHARE" if shared else "UPDATE"
     return _row(await conn.fetchrow(f"SELECT * FROM etalase WHERE id = $1 FOR {mode}", etalase_id))
 
 
-async def get_etalase(conn: asyncpg.Connection, etalase_id: uuid.UUID) -> Row | None:
+async def get_etalase(conn: Connection, etalase_id: uuid.UUID) -> Row | None:
     return _row(await conn.fetchrow("SELECT * FROM etalase WHERE id = $1", etalase_id))
 
 
-async def list_etalase(conn: asyncpg.Connection, states: Sequence[str]) -> list[Row]:
+async def list_etalase(conn: Connection, states: Sequence[str]) -> list[Row]:
     rows = await conn.fetch(
         "SELECT * FROM etalase WHERE state = ANY($1::text[]) ORDER BY code", list(states)
     )
@@ -189,7 +188,7 @@ async def list_etalase(conn: asyncpg.Connection, states: Sequence[str]) -> list[
 
 
 async def update_etalase(
-    conn: asyncpg.Connection, etalase_id: uuid.UUID, changes: Mapping[str, Any]
+    conn: Connection, etalase_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> Row:
     """Apply `changes` and count one more version (one event follows each update)."""
     columns = list(changes)
@@ -204,9 +203,7 @@ async def update_etalase(
     return _row(row)  # type: ignore[return-value]
 
 
-async def set_etalase_products_open(
-    conn: asyncpg.Connection, etalase_id: uuid.UUID, is_open: bool
-) -> None:
+async def set_etalase_products_open(conn: Connection, etalase_id: uuid.UUID, is_open: bool) -> None:
     await conn.execute(
         "UPDATE product SET etalase_open = $2 WHERE etalase_id = $1 AND etalase_open <> $2",
         etalase_id,
@@ -218,7 +215,7 @@ async def set_etalase_products_open(
 
 
 async def insert_product(
-    conn: asyncpg.Connection, product_id: uuid.UUID, values: Mapping[str, Any]
+    conn: Connection, product_id: uuid.UUID, values: Mapping[str, Any]
 ) -> None:
     columns = ", ".join(PRODUCT_COLUMNS)
     params = ", ".join(f"${i}" for i in range(2, len(PRODUCT_COLUMNS) + 2))
@@ -230,7 +227,7 @@ async def insert_product(
     await add_search_words(conn, values["search_words"])
 
 
-async def add_search_words(conn: asyncpg.Connection, words: Sequence[str]) -> None:
+async def add_search_words(conn: Connection, words: Sequence[str]) -> None:
     """Grow the dictionary typos are resolved against (words are never removed)."""
     await conn.execute(
         "INSERT INTO search_word (word) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
@@ -238,17 +235,15 @@ async def add_search_words(conn: asyncpg.Connection, words: Sequence[str]) -> No
     )
 
 
-async def get_product(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
+async def get_product(conn: Connection, product_id: uuid.UUID) -> Row | None:
     return _row(await conn.fetchrow(f"{_PRODUCT_SELECT} WHERE p.id = $1", product_id))
 
 
-async def lock_product(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
+async def lock_product(conn: Connection, product_id: uuid.UUID) -> Row | None:
     return (await lock_products(conn, [product_id])).get(product_id)
 
 
-async def lock_products(
-    conn: asyncpg.Connection, product_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Row]:
+async def lock_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
     """Lock products with their vendors' projection rows.
 
     Everything locks vendor first (shared here, exclusive in the vendor event handler) and then
@@ -270,7 +265,7 @@ async def lock_products(
 
 
 async def update_product(
-    conn: asyncpg.Connection, product_id: uuid.UUID, changes: Mapping[str, Any]
+    conn: Connection, product_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> Row:
     """Apply `changes` and count one more version (one event follows each update)."""
     columns = list(changes)
@@ -288,7 +283,7 @@ async def update_product(
 
 
 async def list_products(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     vendor_id: uuid.UUID | None,
     etalase_id: uuid.UUID | None,
@@ -317,7 +312,7 @@ async def list_products(
 
 
 async def insert_revision(
-    conn: asyncpg.Connection,
+    conn: Connection,
     product_id: uuid.UUID,
     revision: int,
     changes: Mapping[str, Any],
@@ -335,7 +330,7 @@ async def insert_revision(
     )
 
 
-async def next_revision(conn: asyncpg.Connection, product_id: uuid.UUID) -> int:
+async def next_revision(conn: Connection, product_id: uuid.UUID) -> int:
     return int(
         await conn.fetchval(
             "SELECT coalesce(max(revision), 1) + 1 FROM product_revision WHERE product_id = $1",
@@ -344,7 +339,7 @@ async def next_revision(conn: asyncpg.Connection, product_id: uuid.UUID) -> int:
     )
 
 
-async def pending_revision(conn: asyncpg.Connection, product_id: uuid.UUID) -> Row | None:
+async def pending_revision(conn: Connection, product_id: uuid.UUID) -> Row | None:
     return _row(
         await conn.fetchrow(
             "SELECT * FROM product_revision WHERE product_id = $1 AND status = 'pending'",
@@ -354,7 +349,7 @@ async def pending_revision(conn: asyncpg.Connection, product_id: uuid.UUID) -> R
 
 
 async def decide_revision(
-    conn: asyncpg.Connection,
+    conn: Connection,
     product_id: uuid.UUID,
     revision: int,
     status: str,
@@ -373,7 +368,7 @@ async def decide_revision(
     )
 
 
-async def revisions(conn: asyncpg.Connection, product_id: uuid.UUID) -> list[Row]:
+async def revisions(conn: Connection, product_id: uuid.UUID) -> list[Row]:
     rows = await conn.fetch(
         "SELECT * FROM product_revision WHERE product_id = $1 ORDER BY revision", product_id
     )
@@ -381,7 +376,7 @@ async def revisions(conn: asyncpg.Connection, product_id: uuid.UUID) -> list[Row
 
 
 async def record_price(
-    conn: asyncpg.Connection,
+    conn: Connection,
     product_id: uuid.UUID,
     revision: int,
     price: int,
@@ -397,7 +392,7 @@ async def record_price(
     )
 
 
-async def price_history(conn: asyncpg.Connection, product_id: uuid.UUID) -> list[Row]:
+async def price_history(conn: Connection, product_id: uuid.UUID) -> list[Row]:
     rows = await conn.fetch(
         """SELECT revision, price, regional_prices, effective_from FROM product_price_history
            WHERE product_id = $1 ORDER BY effective_from, revision""",
@@ -421,7 +416,7 @@ _SORT_KEY = {
 Variants = list[tuple[str, float]]
 
 
-async def word_variants(conn: asyncpg.Connection, word: str) -> Variants:
+async def word_variants(conn: Connection, word: str) -> Variants:
     """Catalogue words close to `word`: itself (1.0), words it starts (0.9), then by similarity."""
     rows = await conn.fetch(
         """SELECT word, CASE WHEN word = $1 THEN 1.0
@@ -494,7 +489,7 @@ def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, 
     return sql, params
 
 
-async def search_products(conn: asyncpg.Connection, query: SearchQuery) -> list[Row]:
+async def search_products(conn: Connection, query: SearchQuery) -> list[Row]:
     """One page plus one row more (to know whether there is a next page)."""
     async with conn.transaction(readonly=True):
         await conn.execute(

@@ -38,8 +38,8 @@ from services.vendors.domain import (
     classify,
     normalise_npwp,
 )
-from services.vendors.events import BusinessScale, VendorState
 from shared.auth import Principal, Role, ensure_vendor_owner, forbidden, requires_role
+from shared.contracts.vendors import BusinessScale, VendorState
 from shared.problems import Problem, field_error
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.vendors import api
 from services.vendors.domain import check_region_setting
-from services.vendors.events import VENDOR_EVENTS
+from shared.contracts.vendors import VENDOR_EVENTS
 from shared.service import BackgroundJob, ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 

@@ -35,7 +35,7 @@ from services.vendors.domain import (
     suspension_over,
     transition,
 )
-from services.vendors.events import (
+from shared.contracts.vendors import (
     VendorEvent,
     VendorExpired,
     VendorProfileUpdated,
@@ -46,6 +46,7 @@ from services.vendors.events import (
     VendorSuspended,
     VendorVerified,
 )
+from shared.db import Connection
 from shared.outbox import Outbox
 
 # Actors recorded for transitions nobody clicked.
@@ -76,9 +77,7 @@ class VendorCommands:
     # ------------------------------------------------------------------------------ plumbing
 
     @asynccontextmanager
-    async def _transaction(
-        self, profile: Profile | None = None
-    ) -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(self, profile: Profile | None = None) -> AsyncIterator[Connection]:
         """A transaction whose NIB unique-key race (two writers at once) becomes DuplicateNib."""
         async with self.pool.acquire() as conn:
             try:
@@ -88,11 +87,13 @@ class VendorCommands:
                 if profile is None or exc.constraint_name != "vendors_nib_key":
                     raise
                 existing = await store.vendor_with_nib(conn, profile.nib)
+                if existing is None:  # the other writer rolled back after all
+                    raise
                 raise DuplicateNib(profile.nib, existing) from None
 
     async def _write(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         vendor: Vendor,
         from_state: VendorState | None,
         event_type: type[VendorEvent],
@@ -143,7 +144,7 @@ class VendorCommands:
 
     async def _apply(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         vendor: Vendor,
         action: Action,
         event_type: type[VendorEvent],
@@ -164,13 +165,13 @@ class VendorCommands:
         )
         return await self._write(conn, changed, vendor.state, event_type, actor, **fields)
 
-    async def _locked(self, conn: asyncpg.Connection, vendor_id: UUID) -> Vendor:
+    async def _locked(self, conn: Connection, vendor_id: UUID) -> Vendor:
         vendor = await store.lock_vendor(conn, vendor_id)
         if vendor is None:
             raise VendorNotFound(vendor_id)
         return vendor
 
-    async def _check_submission(self, conn: asyncpg.Connection, profile: Profile) -> None:
+    async def _check_submission(self, conn: Connection, profile: Profile) -> None:
         """Registration checks: NPWP not blacklisted, then the documents the form needs."""
         reason = await store.blacklist_entry(conn, sorted(npwp_aliases(profile.npwp)))
         if reason is not None:
@@ -180,7 +181,7 @@ class VendorCommands:
             raise MissingDocuments(missing)
 
     async def _settle_kswp(
-        self, conn: asyncpg.Connection, vendor: Vendor, today: date, actor: str
+        self, conn: Connection, vendor: Vendor, today: date, actor: str
     ) -> Vendor:
         """Expire a verified vendor whose KSWP lapsed; renew an expired one whose KSWP is valid."""
         match kswp_action(vendor.state, vendor.profile, today):
@@ -246,7 +247,7 @@ class VendorCommands:
                 existing = await store.vendor_with_nib(conn, profile.nib)
                 if existing is not None:
                     raise DuplicateNib(profile.nib, existing)
-            fields = {"changed_fields": changes, "requires_review": review}
+            fields: dict[str, Any] = {"changed_fields": changes, "requires_review": review}
             if review:
                 vendor = await self._apply(
                     conn,
@@ -313,9 +314,7 @@ class VendorCommands:
             vendor = await self._locked(conn, vendor_id)
             return await self._reinstate(conn, vendor, actor, today)
 
-    async def _reinstate(
-        self, conn: asyncpg.Connection, vendor: Vendor, actor: str, today: date
-    ) -> Vendor:
+    async def _reinstate(self, conn: Connection, vendor: Vendor, actor: str, today: date) -> Vendor:
         vendor = await self._apply(
             conn, vendor, Action.REINSTATE, VendorReinstated, actor, reinstated_by=actor
         )

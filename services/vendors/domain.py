@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.vendors.events import BusinessScale, LegalForm, VendorState
+from shared.contracts.vendors import BusinessScale, LegalForm, VendorState
 
 # ----------------------------------------------------------------------------------- identifiers
 

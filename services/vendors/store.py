@@ -11,7 +11,8 @@ from uuid import UUID
 import asyncpg
 
 from services.vendors.domain import Profile, Vendor
-from services.vendors.events import BusinessScale, LegalForm, VendorState
+from shared.contracts.vendors import BusinessScale, LegalForm, VendorState
+from shared.db import Connection
 
 _COLUMNS = "vendor_id, state, version, profile, suspended_until, registered_at, updated_at"
 
@@ -28,12 +29,12 @@ def _vendor(row: asyncpg.Record) -> Vendor:
     )
 
 
-async def get_vendor(conn: asyncpg.Connection, vendor_id: UUID) -> Vendor | None:
+async def get_vendor(conn: Connection, vendor_id: UUID) -> Vendor | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM vendors WHERE vendor_id = $1", vendor_id)
     return _vendor(row) if row else None
 
 
-async def lock_vendor(conn: asyncpg.Connection, vendor_id: UUID) -> Vendor | None:
+async def lock_vendor(conn: Connection, vendor_id: UUID) -> Vendor | None:
     """The vendor row, locked until the transaction ends (commands lock before writing events)."""
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM vendors WHERE vendor_id = $1 FOR UPDATE", vendor_id
@@ -41,8 +42,11 @@ async def lock_vendor(conn: asyncpg.Connection, vendor_id: UUID) -> Vendor | Non
     return _vendor(row) if row else None
 
 
-async def vendor_with_nib(conn: asyncpg.Connection, nib: str) -> UUID | None:
-    return await conn.fetchval("SELECT vendor_id FROM vendors WHERE nib = $1", nib)
+async def vendor_with_nib(conn: Connection, nib: str) -> UUID | None:
+    vendor_id: UUID | None = await conn.fetchval(
+        "SELECT vendor_id FROM vendors WHERE nib = $1", nib
+    )
+    return vendor_id
 
 
 def _row_values(vendor: Vendor, scale: BusinessScale) -> tuple[Any, ...]:
@@ -73,7 +77,7 @@ _ALL_COLUMNS = (
 )
 
 
-async def insert_vendor(conn: asyncpg.Connection, vendor: Vendor, scale: BusinessScale) -> None:
+async def insert_vendor(conn: Connection, vendor: Vendor, scale: BusinessScale) -> None:
     """Raises asyncpg.UniqueViolationError naming `vendors_pkey` or `vendors_nib_key`."""
     await conn.execute(
         f"INSERT INTO vendors ({_ALL_COLUMNS}) VALUES"
@@ -82,7 +86,7 @@ async def insert_vendor(conn: asyncpg.Connection, vendor: Vendor, scale: Busines
     )
 
 
-async def update_vendor(conn: asyncpg.Connection, vendor: Vendor, scale: BusinessScale) -> None:
+async def update_vendor(conn: Connection, vendor: Vendor, scale: BusinessScale) -> None:
     await conn.execute(
         """UPDATE vendors SET state = $2, version = $3, profile = $4, legal_name = $5,
                legal_form = $6, nib = $7, npwp = $8, kbli = $9, region_code = $10, scale = $11,
@@ -94,7 +98,7 @@ async def update_vendor(conn: asyncpg.Connection, vendor: Vendor, scale: Busines
 
 
 async def add_history(
-    conn: asyncpg.Connection,
+    conn: Connection,
     vendor: Vendor,
     *,
     event: str,
@@ -117,7 +121,7 @@ async def add_history(
     )
 
 
-async def history(conn: asyncpg.Connection, vendor_id: UUID) -> list[dict[str, Any]]:
+async def history(conn: Connection, vendor_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT version, event, from_state, to_state, actor, detail, occurred_at
            FROM vendor_history WHERE vendor_id = $1 ORDER BY version""",
@@ -145,7 +149,7 @@ def _like_pattern(text: str) -> str:
 
 
 async def list_vendors(
-    conn: asyncpg.Connection,
+    conn: Connection,
     where: VendorFilter,
     *,
     after: tuple[datetime, UUID] | None,
@@ -183,7 +187,7 @@ async def list_vendors(
     return [_vendor(r) for r in await conn.fetch(sql, *args)]
 
 
-async def due_for_daily_check(conn: asyncpg.Connection, today: date) -> list[UUID]:
+async def due_for_daily_check(conn: Connection, today: date) -> list[UUID]:
     """Verified vendors whose KSWP lapsed and suspended vendors whose end date passed."""
     rows = await conn.fetch(
         """SELECT vendor_id FROM vendors
@@ -196,14 +200,15 @@ async def due_for_daily_check(conn: asyncpg.Connection, today: date) -> list[UUI
     return [r["vendor_id"] for r in rows]
 
 
-async def blacklist_entry(conn: asyncpg.Connection, npwps: Sequence[str]) -> str | None:
+async def blacklist_entry(conn: Connection, npwps: Sequence[str]) -> str | None:
     """The reason one of these NPWP forms is blacklisted, or None."""
-    return await conn.fetchval(
+    reason: str | None = await conn.fetchval(
         "SELECT reason FROM npwp_blacklist WHERE npwp = ANY($1::text[]) LIMIT 1", list(npwps)
     )
+    return reason
 
 
-async def blacklist_put(conn: asyncpg.Connection, npwp: str, reason: str, actor: str) -> None:
+async def blacklist_put(conn: Connection, npwp: str, reason: str, actor: str) -> None:
     await conn.execute(
         """INSERT INTO npwp_blacklist (npwp, reason, added_by) VALUES ($1, $2, $3)
            ON CONFLICT (npwp) DO UPDATE
@@ -214,11 +219,12 @@ async def blacklist_put(conn: asyncpg.Connection, npwp: str, reason: str, actor:
     )
 
 
-async def blacklist_delete(conn: asyncpg.Connection, npwp: str) -> bool:
-    return await conn.fetchval("DELETE FROM npwp_blacklist WHERE npwp = $1 RETURNING 1", npwp) == 1
+async def blacklist_delete(conn: Connection, npwp: str) -> bool:
+    deleted = await conn.fetchval("DELETE FROM npwp_blacklist WHERE npwp = $1 RETURNING 1", npwp)
+    return bool(deleted == 1)
 
 
-async def blacklist_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def blacklist_all(conn: Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT npwp, reason, added_by, added_at FROM npwp_blacklist ORDER BY npwp"
     )

@@ -13,7 +13,8 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.catalog.app import CatalogSettings, create_app
-from services.vendors.events import (
+from shared.auth import Role
+from shared.contracts.vendors import (
     VendorEvent,
     VendorExpired,
     VendorProfileUpdated,
@@ -23,7 +24,6 @@ from services.vendors.events import (
     VendorSuspended,
     VendorVerified,
 )
-from shared.auth import Role
 from shared.events import build_headers, encode
 from tests.support import (
     TEST_JWT_SECRET,

@@ -9,23 +9,21 @@ from types import MappingProxyType
 import pytest
 
 from services.catalog import domain
-from services.catalog.domain import (
-    CategoryNode,
-    CuratedCollection,
-    EtalaseRules,
-    EtalaseState,
-    ProductState,
-    RuleViolation,
-    TakenDownBy,
-    VendorProfile,
-    VendorType,
-)
+from services.catalog.domain import EtalaseRules, RuleViolation, VendorProfile
 from services.catalog.search import (
     SearchQuery,
     Sort,
     apply_collection,
     decode_cursor,
     encode_cursor,
+)
+from shared.contracts.catalog import (
+    CategoryNode,
+    CuratedCollection,
+    EtalaseState,
+    ProductState,
+    TakenDownBy,
+    VendorType,
 )
 
 TREE = [

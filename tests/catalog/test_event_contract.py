@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from services.catalog.events import CATALOG_EVENTS
+from shared.contracts.catalog import CATALOG_EVENTS
 from shared.events import event_json_schemas
 from tests.catalog.helpers import MANAGER, Catalog
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from services.vendors.events import VendorRegistered
 from shared.auth import Role
+from shared.contracts.vendors import VendorRegistered
 from tests.catalog.helpers import AUDITOR, MANAGER, Catalog, etalase_body, product_body
 from tests.support import auth
 

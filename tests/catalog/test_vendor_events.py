@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from services.vendors.events import (
+from shared.auth import Role
+from shared.contracts.vendors import (
     VendorExpired,
     VendorProfileUpdated,
     VendorReinstated,
     VendorSuspended,
     VendorVerified,
 )
-from shared.auth import Role
 from tests.catalog.helpers import MANAGER, Catalog, product_body, vendor_event
 from tests.support import auth
 

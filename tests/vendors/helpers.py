@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from services.vendors.api import commands_for
 from services.vendors.app import VendorsSettings, create_app
 from services.vendors.commands import VendorCommands
-from services.vendors.events import TOPIC
 from shared.auth import Role
+from shared.contracts.vendors import TOPIC
 from tests.support import TEST_JWT_SECRET, Infra, ReceivedEvent, auth, read_topic, running
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"

@@ -27,7 +27,7 @@ from services.vendors.domain import (
     suspension_over,
     transition,
 )
-from services.vendors.events import BusinessScale, VendorState
+from shared.contracts.vendors import BusinessScale, VendorState
 from tests.vendors.helpers import profile
 
 BN = 1_000_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from services.vendors.events import VENDOR_EVENTS
+from shared.contracts.vendors import VENDOR_EVENTS
 from shared.events import event_json_schemas
 from tests.vendors.helpers import SCHEMAS, TODAY, Service, assert_problem
 

@@ -15,11 +15,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from shared.auth import Role, mint_token
 from shared.settings import ServiceSettings, SettingsError
+
+if TYPE_CHECKING:
+    from shared.embedded import EmbeddedPostgres, Tansu
 
 # name -> (settings prefix, default HTTP port)
 SERVICES: dict[str, tuple[str, int]] = {
@@ -117,8 +121,8 @@ class Supervisor:
         self.data_dir: Path = args.data_dir.resolve()
         self.stopping = False
         self.services: list[ManagedService] = []
-        self.postgres = None
-        self.broker = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: Tansu | None = None
 
     def say(self, message: str) -> None:
         print(f"[ekatalog] {message}", flush=True)
@@ -176,7 +180,7 @@ class Supervisor:
         from shared.embedded import child_preexec
 
         service.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service.name],
+            [sys.executable, "-m", "ekatalog.cli", "serve", service.name],
             env=service.env,
             preexec_fn=child_preexec,
         )
@@ -369,7 +373,8 @@ def generated_documents() -> dict[Path, str]:
             json.loads(spec.to_specification().to_json())
         )
     for event_type, schema in event_json_schemas().items():
-        if registry.get(event_type).__module__.startswith("services."):  # type: ignore[union-attr]
+        model = registry.get(event_type)
+        if model is not None and model.__module__.startswith("shared.contracts."):
             documents[Path("events") / f"{event_type}.json"] = _pretty(schema)
     return documents
 

@@ -8,23 +8,75 @@ so orders and reporting keep their projections from any single event and drop st
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.catalog.domain import (
-    CategoryNode,
-    CuratedCollection,
-    EtalaseState,
-    ProductState,
-    TakenDownBy,
-    VendorType,
-)
 from shared.events import Event
 
 ETALASE_TOPIC = "ekatalog.etalase"
 PRODUCTS_TOPIC = "ekatalog.products"
+
+
+class EtalaseState(StrEnum):
+    """A storefront is prepared as a draft, then opened (accepts products) and closed."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class VendorType(StrEnum):
+    """How a vendor stands to the goods it offers (declared per product offer)."""
+
+    PRODUCER = "producer"
+    PRINCIPAL = "principal"
+    DISTRIBUTOR = "distributor"
+    AGENT = "agent"
+    RESELLER = "reseller"
+
+
+class ProductState(StrEnum):
+    """Submitted for review (penelaahan), listed (tayang), rejected, taken down (turun tayang)."""
+
+    SUBMITTED = "submitted"
+    LISTED = "listed"
+    REJECTED = "rejected"
+    TAKEN_DOWN = "taken_down"
+
+
+class TakenDownBy(StrEnum):
+    """Who took a product down; only `vendor_status` take-downs are restored automatically."""
+
+    MANAGER = "manager"
+    VENDOR = "vendor"
+    VENDOR_STATUS = "vendor_status"
+
+
+class CategoryNode(BaseModel):
+    """One node of a storefront's category tree (kategori), at most three levels deep."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    children: list[CategoryNode] = Field(default_factory=list)
+
+
+class CuratedCollection(BaseModel):
+    """A named rule-based collection inside a storefront, e.g. "TKDN >= 40%"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    min_tkdn_bmp: float | None = Field(default=None, ge=0, le=200)
+    min_tkdn: float | None = Field(default=None, ge=0, le=100)
+    pdn_only: bool = False
+    umkm_koperasi_only: bool = False
+    local_only: bool = False
 
 
 class EtalaseEvent(Event):

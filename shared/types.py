@@ -1,0 +1,80 @@
+"""Input types every service builds its HTTP bodies and queries from.
+
+They refuse, with a field error, what the platform cannot store or should not accept: control
+characters (PostgreSQL text cannot hold NUL; a lone surrogate cannot be encoded), unbounded
+strings and collections, and numbers or booleans sent as strings (`"40"`, `"true"`). Every string
+field of a request is one of these or is built from `SingleLine` / `MultiLine`; every list and
+mapping has a `max_length`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
+from pydantic_core import PydanticCustomError
+
+# Layout characters a multi-line text (a description, a reason) may hold.
+_LAYOUT = frozenset("\t\n\r")
+
+
+def refusal(reason: str) -> PydanticCustomError:
+    """A validation error whose text is reported as is (no "Value error, " prefix)."""
+    return PydanticCustomError("input_rule", reason)
+
+
+def _check_characters(value: str, allowed: frozenset[str]) -> str:
+    for char in value:
+        if char in allowed:
+            continue
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise refusal(f"must not contain control characters (found U+{ord(char):04X})")
+        if category == "Cs":
+            raise refusal("must not contain unpaired surrogate code points")
+    return value
+
+
+def single_line(value: str) -> str:
+    """Refuses every control character, line breaks and tabs included."""
+    return _check_characters(value, frozenset())
+
+
+def multi_line(value: str) -> str:
+    """Refuses control characters other than tab and line breaks."""
+    return _check_characters(value, _LAYOUT)
+
+
+SingleLine = AfterValidator(single_line)
+MultiLine = AfterValidator(multi_line)
+
+# Names, titles, codes a person types on one line.
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine
+]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), SingleLine
+]
+# Reasons and notes: a paragraph or two.
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), MultiLine
+]
+# Descriptions: several paragraphs, possibly empty.
+LongText = Annotated[str, StringConstraints(max_length=20_000), MultiLine]
+# A document or photo reference.
+Url = Annotated[
+    str,
+    StringConstraints(max_length=2000, pattern=r"^https?://[^\s]+$"),
+    SingleLine,
+]
+
+# JSON numbers and booleans only: "40", "true" and true-for-1 are refused.
+Integer = StrictInt
+Number = StrictFloat  # accepts a JSON integer too (40 for 40.0), never a string or a boolean
+Flag = StrictBool
+Percent = Annotated[StrictFloat, Field(ge=0, le=100)]
+
+# Bounds on collections a body may carry; one name per kind of list keeps them consistent.
+MAX_LIST_ITEMS = 100
+MAX_MAPPING_ENTRIES = 100
