@@ -14,8 +14,9 @@ import httpx
 
 from services.orders.app import OrdersSettings, create_app
 from shared.auth import Role
+from shared.events import Event, build_headers, encode
 from tests.catalog.helpers import Catalog
-from tests.support import TEST_JWT_SECRET, Infra, auth, eventually
+from tests.support import TEST_JWT_SECRET, Infra, ReceivedEvent, auth, eventually, read_topic
 
 MANAGER = auth(Role.CATALOGUE_MANAGER)
 AUDITOR = auth(Role.AUDITOR)
@@ -183,3 +184,39 @@ class Platform:
 def start_of_working_week() -> datetime:
     """Monday 8 June 2026, 09:00 in Jakarta: a week with no holidays."""
     return datetime(2026, 6, 8, 2, 0, tzinfo=UTC)
+
+
+async def send(platform: Platform, event: Event, event_id: uuid.UUID | None = None) -> uuid.UUID:
+    """Produce an event as its producer's relay would (CloudEvents headers, keyed)."""
+    event_id = event_id or uuid.uuid4()
+    headers = build_headers(
+        event_id=event_id,
+        event_type=event.type,
+        source="/ekatalog/test",
+        subject=event.aggregate_id,
+        time=datetime.now(UTC),
+        correlation_id=None,
+    )
+    await platform.catalog.producer.send_and_wait(
+        f"{platform.catalog.prefix}{event.topic}",
+        value=encode(event),
+        key=event.aggregate_id.encode(),
+        headers=[(k, v.encode()) for k, v in headers.items()],
+    )
+    return event_id
+
+
+async def events_on(
+    platform: Platform, topic: str, key: str, count: int, timeout: float = 20
+) -> list[ReceivedEvent]:
+    """The records of one aggregate on `ekatalog.<topic>`, once `count` of them arrived."""
+
+    async def arrived() -> list[ReceivedEvent]:
+        events = await read_topic(
+            platform.catalog.bootstrap, f"{platform.catalog.prefix}ekatalog.{topic}", timeout=1
+        )
+        mine = [e for e in events if e.key == key]
+        assert len(mine) >= count, [e.type for e in mine]
+        return mine
+
+    return await eventually(arrived, timeout=timeout)

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.orders.helpers import AUDITOR, Platform
-from tests.support import eventually, read_topic
+from tests.orders.helpers import AUDITOR, Platform, events_on
+from tests.support import eventually
 
 
 async def order_events(platform: Platform, order_id: str, count: int) -> list[dict[str, Any]]:
-    async def arrived() -> list[dict[str, Any]]:
-        events = await read_topic(
-            platform.catalog.bootstrap, f"{platform.catalog.prefix}ekatalog.orders", timeout=1
-        )
-        mine = [{"type": e.type, **e.data} for e in events if e.key == order_id]
-        assert len(mine) >= count, [e["type"] for e in mine]
-        return mine
-
-    return await eventually(arrived, timeout=20)
+    return [
+        {"type": e.type, **e.data} for e in await events_on(platform, "orders", order_id, count)
+    ]
 
 
 async def test_a_direct_purchase_walks_every_step(platform: Platform) -> None:
