@@ -89,10 +89,15 @@ class Platform:
     def buyers(self) -> Buyers:
         return Buyers(f"OPD-{uuid.uuid4().hex[:6]}")
 
-    async def seller(self, **vendor: Any) -> Seller:
-        """A verified vendor with an open storefront, known to the orders service."""
+    async def seller(self, category: str | None = None, **vendor: Any) -> Seller:
+        """A verified vendor with an open storefront, known to the orders service; `category`
+        gives the storefront that one category (code `<category>.X`) instead of the default."""
         vendor_id, headers = await self.catalog.verified_vendor(**vendor)
-        etalase = await self.catalog.open_etalase()
+        overrides: dict[str, Any] = {}
+        if category is not None:
+            child = {"code": f"{category}.X", "name": "Barang uji"}
+            overrides["categories"] = [{"code": category, "name": "Uji", "children": [child]}]
+        etalase = await self.catalog.open_etalase(**overrides)
         await self.known("vendor_projection", "vendor_id", vendor_id, "verified")
         return Seller(vendor_id, headers, etalase["id"])
 
