@@ -39,6 +39,7 @@ async def platform(infra: Infra) -> AsyncIterator[Platform]:
                     client,
                     orders.state.pool,
                     clock,
+                    orders.state.orders,
                 )
     finally:
         await producer.stop()

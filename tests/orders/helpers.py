@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 
 from services.orders.app import OrdersSettings, create_app
+from services.orders.commands import Context
 from shared.auth import Role
 from shared.events import Event, build_headers, encode
 from tests.catalog.helpers import Catalog
@@ -85,6 +86,7 @@ class Platform:
     client: httpx.AsyncClient
     pool: asyncpg.Pool
     clock: Clock
+    ctx: Context  # what the orders service's commands run with
 
     def buyers(self) -> Buyers:
         return Buyers(f"OPD-{uuid.uuid4().hex[:6]}")
