@@ -504,7 +504,7 @@ async def reject_orders_of_vendor(
 ) -> int:
     ids = await store.lock_orders_where(conn, sorted(domain.PRE_SP), vendor_id=vendor_id)
     for order_id in ids:
-        await reject_order(conn, ctx, order_id, "vendor_suspended", reason, VENDOR_STATUS)
+        await reject_order(conn, ctx, order_id, "vendor_not_selling", reason, VENDOR_STATUS)
     return len(ids)
 
 

@@ -18,7 +18,13 @@ from shared.contracts.catalog import (
     ProductUpdated,
 )
 from shared.contracts.stock import StockReservationRejected, StockReserved
-from shared.contracts.vendors import VENDOR_EVENTS, VendorEvent, VendorState
+from shared.contracts.vendors import (
+    VENDOR_EVENTS,
+    VendorEvent,
+    VendorRejected,
+    VendorState,
+    VendorSuspended,
+)
 from shared.db import Connection
 from shared.events import EventMeta
 from shared.logging import get_logger
@@ -40,8 +46,12 @@ PRODUCT_EVENTS = (
 
 
 def _vendor_reason(event: VendorEvent) -> str | None:
-    reason = getattr(event, "reason", None)
-    return str(reason) if reason else None
+    """Why the vendor may not sell (a suspension's reason, a rejection's reasons)."""
+    if isinstance(event, VendorSuspended):
+        return event.reason
+    if isinstance(event, VendorRejected):
+        return "; ".join(event.reasons)
+    return None
 
 
 async def apply_vendor_event(conn: Connection, ctx: Context, event: VendorEvent) -> bool:
@@ -61,7 +71,7 @@ async def apply_vendor_event(conn: Connection, ctx: Context, event: VendorEvent)
             "is_local": event.is_local,
         },
     )
-    if stored and event.state in (VendorState.SUSPENDED, VendorState.EXPIRED):
+    if stored and event.state is not VendorState.VERIFIED:
         reason = f"vendor {event.state.value}" + (
             f": {_vendor_reason(event)}" if _vendor_reason(event) else ""
         )
@@ -71,7 +81,11 @@ async def apply_vendor_event(conn: Connection, ctx: Context, event: VendorEvent)
 
 async def apply_product_event(conn: Connection, ctx: Context, event: ProductEvent) -> bool:
     """Keep the product projection; a take-down rejects the orders holding it before the SP."""
-    reason = getattr(event, "reason", None)
+    reason = None
+    if isinstance(event, ProductTakenDown):
+        reason = event.reason
+    elif isinstance(event, ProductRejected):
+        reason = "; ".join(event.reasons)
     stored = await store.upsert_product(
         conn,
         {
@@ -89,7 +103,7 @@ async def apply_product_event(conn: Connection, ctx: Context, event: ProductEven
             "bmp": event.bmp,
             "tkdn_verified": event.tkdn_verified,
             "state": event.state.value,
-            "state_reason": str(reason) if reason else None,
+            "state_reason": reason or None,
         },
     )
     if stored and isinstance(event, ProductTakenDown) and event.state is ProductState.TAKEN_DOWN:

@@ -50,9 +50,18 @@ _PRODUCT_COLUMNS = (
 
 
 def _upsert_sql(table: str, columns: Sequence[str]) -> str:
+    """Insert or replace with a newer version. A snapshot without a `state_reason` keeps the
+    stored one while the state stays the same: only the event that changed the state (a
+    suspension, a take-down) carries its reason; later events of that state do not."""
     names = ", ".join(columns)
     params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}"
+        if c != "state_reason"
+        else f"{c} = CASE WHEN EXCLUDED.{c} IS NULL AND EXCLUDED.state = {table}.state"
+        f" THEN {table}.{c} ELSE EXCLUDED.{c} END"
+        for c in columns[1:]
+    )
     return (
         f"INSERT INTO {table} ({names}) VALUES ({params}) ON CONFLICT ({columns[0]}) DO UPDATE"
         f" SET {updates}, updated_at = now() WHERE {table}.version < EXCLUDED.version"

@@ -28,7 +28,7 @@ async def test_a_suspended_vendor_loses_its_orders_before_the_sp_and_gets_no_new
     )
     rejected = await platform.reaches(before_sp["id"], "rejected")
     details = rejected["timeline"][-1]["details"]
-    assert details["reason_code"] in ("vendor_suspended", "product_taken_down")
+    assert details["reason_code"] in ("vendor_not_selling", "product_taken_down")
     assert "suspended" in details["reason"]
     assert (await platform.order(after_sp["id"]))["state"] == "awaiting_vendor"
 
