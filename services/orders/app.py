@@ -6,10 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.orders import api, commands, handlers
@@ -19,21 +18,14 @@ from shared.contracts.orders import ORDER_EVENTS, RUP_EVENTS, ProcurementType
 from shared.outbox import Outbox
 from shared.service import BackgroundJob, ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
-
-
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return name
+from shared.types import TimeZoneName
 
 
 class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore")
 
     http_port: int = 8003
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Jakarta", description="whose calendar days the working-day deadlines count"
     )
     pp_limits: dict[ProcurementType, Annotated[int, Field(gt=0)]] = Field(

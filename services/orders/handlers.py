@@ -12,7 +12,6 @@ from shared.contracts.catalog import (
     ProductPriceChanged,
     ProductRejected,
     ProductState,
-    ProductStockChanged,
     ProductSubmitted,
     ProductTakenDown,
     ProductUpdated,
@@ -34,6 +33,8 @@ log = get_logger(__name__)
 
 SERVICE = "orders"
 
+# Stock changes are left out: orders never read the stock figure (the catalog checks it in the
+# saga), and each reservation makes one, so reading them would double this consumer's work.
 PRODUCT_EVENTS = (
     ProductSubmitted,
     ProductListed,
@@ -41,7 +42,6 @@ PRODUCT_EVENTS = (
     ProductTakenDown,
     ProductPriceChanged,
     ProductUpdated,
-    ProductStockChanged,
 )
 
 

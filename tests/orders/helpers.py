@@ -81,6 +81,16 @@ class Seller:
 
 
 @dataclass
+class Scene:
+    """One OPD with a RUP package, buying from one seller's listed product."""
+
+    buyers: Buyers
+    seller: Seller
+    product: dict[str, Any]
+    rup: str
+
+
+@dataclass
 class Platform:
     catalog: Catalog
     client: httpx.AsyncClient
@@ -165,6 +175,27 @@ class Platform:
         )
         assert response.status_code == 201, response.text
         return response.json()
+
+    async def scene(self, stock: int = 10) -> Scene:
+        buyers = self.buyers()
+        seller = await self.seller()
+        product = await self.product(seller, stock=stock)
+        return Scene(buyers, seller, product, await self.rup(buyers))
+
+    async def confirmed(self, scene: Scene, quantity: int) -> dict[str, Any]:
+        """A direct purchase placed by the PP whose stock the catalog reserved."""
+        placed = await self.place(
+            scene.buyers, scene.rup, scene.seller, [(scene.product["id"], quantity)]
+        )
+        return await self.reaches(placed["id"], "awaiting_approval")
+
+    async def handled(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """The consumer stored the event (applied, or dropped as a duplicate or stale)."""
+        pool = self.pool if consumer == "orders" else self.catalog.pool
+        found = await pool.fetchval(
+            "SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2", consumer, event_id
+        )
+        return bool(found)
 
     async def order(self, order_id: Any, headers: dict[str, str] = AUDITOR) -> dict[str, Any]:
         response = await self.client.get(f"/orders/{order_id}", headers=headers)

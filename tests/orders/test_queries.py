@@ -76,13 +76,10 @@ async def test_forged_cursors_and_bad_filters_are_refused(platform: Platform) ->
 
 
 async def test_duplicate_and_stale_events_change_nothing(platform: Platform) -> None:
-    buyers = platform.buyers()
-    seller = await platform.seller()
-    product = await platform.product(seller, stock=10)
-    rup = await platform.rup(buyers)
-    placed = await platform.place(buyers, rup, seller, [(product["id"], 1)])
-    await platform.reaches(placed["id"], "awaiting_approval")
-    assert (await platform.act(placed["id"], "approve", buyers.ppk)).is_success
+    scene = await platform.scene()
+    seller = scene.seller
+    placed = await platform.confirmed(scene, 1)
+    assert (await platform.act(placed["id"], "approve", scene.buyers.ppk)).is_success
 
     # A late or replayed reservation answer for an order that moved on.
     late = StockReserved(order_id=placed["id"], occurred_at=datetime.now(UTC), lines=[])
@@ -93,15 +90,8 @@ async def test_duplicate_and_stale_events_change_nothing(platform: Platform) -> 
     )
     stale_id = await send(platform, stale)
 
-    async def handled(event_id: uuid.UUID) -> bool:
-        return bool(
-            await platform.pool.fetchval(
-                "SELECT 1 FROM inbox WHERE consumer = 'orders' AND event_id = $1", event_id
-            )
-        )
-
-    await eventually(lambda: handled(late_id))
-    await eventually(lambda: handled(stale_id))
+    await eventually(lambda: platform.handled("orders", late_id))
+    await eventually(lambda: platform.handled("orders", stale_id))
     order = await platform.order(placed["id"])
     assert order["state"] == "awaiting_vendor" and order["version"] == 3
     vendor = await platform.pool.fetchrow(
@@ -112,7 +102,7 @@ async def test_duplicate_and_stale_events_change_nothing(platform: Platform) -> 
     newer_id = await send(
         platform, vendor_event(VendorVerified, seller.vendor_id, 5, legal_name="CV Baru")
     )
-    await eventually(lambda: handled(newer_id))
+    await eventually(lambda: platform.handled("orders", newer_id))
     assert (
         await platform.pool.fetchval(
             "SELECT legal_name FROM vendor_projection WHERE vendor_id = $1", seller.vendor_id

@@ -13,14 +13,10 @@ from tests.support import eventually
 async def test_a_suspended_vendor_loses_its_orders_before_the_sp_and_gets_no_new_ones(
     platform: Platform,
 ) -> None:
-    buyers = platform.buyers()
-    seller = await platform.seller()
-    product = await platform.product(seller, stock=10)
-    rup = await platform.rup(buyers)
-    before_sp = await platform.place(buyers, rup, seller, [(product["id"], 1)])
-    after_sp = await platform.place(buyers, rup, seller, [(product["id"], 2)])
-    await platform.reaches(before_sp["id"], "awaiting_approval")
-    await platform.reaches(after_sp["id"], "awaiting_approval")
+    scene = await platform.scene()
+    buyers, seller, product, rup = scene.buyers, scene.seller, scene.product, scene.rup
+    before_sp = await platform.confirmed(scene, 1)
+    after_sp = await platform.confirmed(scene, 2)
     assert (await platform.act(after_sp["id"], "approve", buyers.ppk)).is_success
 
     await platform.catalog.vendor(
@@ -46,14 +42,10 @@ async def test_a_suspended_vendor_loses_its_orders_before_the_sp_and_gets_no_new
 async def test_a_taken_down_product_rejects_orders_before_their_sp_only(
     platform: Platform,
 ) -> None:
-    buyers = platform.buyers()
-    seller = await platform.seller()
-    product = await platform.product(seller, stock=10)
-    rup = await platform.rup(buyers)
-    before_sp = await platform.place(buyers, rup, seller, [(product["id"], 3)])
-    after_sp = await platform.place(buyers, rup, seller, [(product["id"], 2)])
-    await platform.reaches(before_sp["id"], "awaiting_approval")
-    await platform.reaches(after_sp["id"], "awaiting_approval")
+    scene = await platform.scene()
+    buyers, seller, product, rup = scene.buyers, scene.seller, scene.product, scene.rup
+    before_sp = await platform.confirmed(scene, 3)
+    after_sp = await platform.confirmed(scene, 2)
     assert (await platform.act(after_sp["id"], "approve", buyers.ppk)).is_success
 
     taken = await platform.catalog.client.post(

@@ -84,20 +84,12 @@ async def test_redelivered_and_replayed_placements_never_reserve_twice(platform:
     # the order, so once the replay is stored the redelivery was read before it.
     await send(platform, event, uuid.UUID(original.headers["ce_id"]))
     replay = await send(platform, event)
-    await eventually(lambda: handled(platform, replay))
+    await eventually(lambda: platform.handled("catalog", replay))
     assert await platform.stock(product["id"]) == 7
     answers = await events_on(platform, "stock", placed["id"], 1)
     assert [a.type for a in answers] == ["ekatalog.stock.reserved.v1"]
     order = await platform.order(placed["id"])
     assert order["version"] == 2  # placed, stock confirmed: nothing applied twice
-
-
-async def handled(platform: Platform, event_id: uuid.UUID) -> bool:
-    """The catalog's consumer stored the event (applied or found to be a duplicate)."""
-    found = await platform.catalog.pool.fetchval(
-        "SELECT 1 FROM inbox WHERE consumer = 'catalog' AND event_id = $1", event_id
-    )
-    return bool(found)
 
 
 async def test_an_end_that_arrives_before_its_placement_stops_the_reservation(
@@ -119,7 +111,7 @@ async def test_an_end_that_arrives_before_its_placement_stops_the_reservation(
     )
     await eventually(lambda: _reservation_is(platform, order_id, "released"))
     placement = await send(platform, OrderPlaced.model_validate(body))
-    await eventually(lambda: handled(platform, placement))
+    await eventually(lambda: platform.handled("catalog", placement))
     assert await reservation(platform, order_id) == "released"
     assert await platform.stock(product["id"]) == 5  # only the real order's unit
 
