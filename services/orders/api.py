@@ -145,7 +145,7 @@ async def register_rup(request: Request, body: RupIn, principal: RupRegistrar) -
     nothing)."""
     values = body.model_dump(mode="json")
     await commands.register_rups(
-        request.app.state.pool, _ctx(request), principal, [RupRow(0, values)]
+        request.app.state.pool, _ctx(request), principal, [RupRow(None, values)]
     )
     async with request.app.state.pool.acquire() as conn:
         return await commands.rup_with_remaining(conn, body.rup_code)

@@ -104,7 +104,7 @@ async def register_rups(
         try:
             domain.ensure_rup_registrar(principal, package.values["opd_id"])
         except Refused as exc:
-            errors.append({"row": package.row, "field": "opd_id", "reason": exc.detail})
+            errors.append(_row_error(package, "opd_id", exc.detail))
     if errors:
         raise ImportRefused(errors)
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
@@ -126,7 +126,7 @@ async def register_rups(
             changed = [f for f in store.RUP_FIELDS if current[f] != values[f]]
             problem = _rup_change_problem(current, values, held.get(code, 0))
             if problem is not None:
-                errors.append({"row": package.row, **problem})
+                errors.append(_row_error(package, problem["field"], problem["reason"]))
             elif not changed:
                 outcome["unchanged"].append(code)
             else:
@@ -137,6 +137,14 @@ async def register_rups(
             raise ImportRefused(errors)
         await ctx.outbox.add(conn, *events)
     return outcome
+
+
+def _row_error(package: RupRow, field: str, reason: str) -> dict[str, Any]:
+    """A refusal naming the spreadsheet row, when the package came from a file."""
+    error: dict[str, Any] = {"field": field, "reason": reason}
+    if package.row is not None:
+        error["row"] = package.row
+    return error
 
 
 def _rup_change_problem(current: Row, values: Row, committed: int) -> dict[str, str] | None:

@@ -65,7 +65,7 @@ _AMOUNT = re.compile(r"^(?:rp\.?)?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?$", re.
 
 @dataclass(frozen=True)
 class RupRow:
-    row: int
+    row: int | None  # the spreadsheet row; None for a package sent through the API
     values: dict[str, Any]
 
 
