@@ -96,10 +96,9 @@ async def test_a_package_cannot_move_opd_or_drop_below_its_live_orders(
     }
     lower = await platform.client.post("/rup", json={**body, "pagu": 3_000_000}, headers=MANAGER)
     assert lower.status_code == 422
-    assert (
-        lower.json()["errors"][0]["reason"]
-        == "live orders already hold Rp4.000.000 of this package"
-    )
+    assert lower.json()["errors"] == [
+        {"field": "pagu", "reason": "live orders already hold Rp4.000.000 of this package"}
+    ]
     moved = await platform.client.post(
         "/rup", json={**body, "pagu": 10_000_000, "opd_id": "ELSEWHERE"}, headers=MANAGER
     )
