@@ -303,7 +303,8 @@ def _vendor_snapshot(vendor_id: uuid.UUID, vendor: Row | None) -> OrderVendor:
 
 async def place_order(db: Db, ctx: Context, principal: Principal, request: PlaceOrder) -> Row:
     async with unit_of_work(db) as conn:
-        rup = await store.get_rup(conn, request.rup_code)
+        # The package row is the lock that keeps concurrent orders from overspending it.
+        rup = (await store.lock_rups(conn, [request.rup_code])).get(request.rup_code)
         if rup is None:
             raise Refused("rup_unknown", f"RUP package {request.rup_code} is not registered")
         domain.ensure_buyer(principal, rup["opd_id"])
@@ -314,8 +315,6 @@ async def place_order(db: Db, ctx: Context, principal: Principal, request: Place
         total = sum(line.line_total for line in lines)
         procurement_type = ProcurementType(rup["procurement_type"])
         domain.check_buyer_limit(principal.role, procurement_type, total, ctx.policy.pp_limits)
-        # The package row is the lock that keeps concurrent orders from overspending it.
-        rup = (await store.lock_rups(conn, [request.rup_code]))[request.rup_code]
         held = (await store.committed(conn, [request.rup_code])).get(request.rup_code, 0)
         domain.check_pagu(rup["pagu"], held, total)
         now = ctx.clock()

@@ -123,7 +123,10 @@ RUP_FIELDS = (
 
 
 async def lock_rups(conn: Connection, codes: Sequence[str]) -> dict[str, Row]:
-    """Locks the packages in code order, so concurrent imports and orders never deadlock."""
+    """Locks the packages in code order, so concurrent imports and orders never deadlock.
+
+    What live orders hold is read by `committed` in a later statement: a statement that waited
+    for the lock still sees the orders as they were when it started."""
     rows = await conn.fetch(
         "SELECT * FROM rup_package WHERE rup_code = ANY($1::text[]) ORDER BY rup_code FOR UPDATE",
         list(codes),
