@@ -131,3 +131,13 @@ async def test_rup_reads_are_scoped_to_the_opd(platform: Platform) -> None:
     )
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"fiscal_year", "pagu"}
+
+
+async def test_an_oversized_upload_is_refused_before_it_is_read_whole(platform: Platform) -> None:
+    buyers = platform.buyers()
+    row = f"R-1;Paket;{buyers.opd_id};2026;Barang;1.000;APBD\r\n".encode()
+    data = spreadsheet(buyers.opd_id, []) + row * (2_100_000 // len(row))
+    refused = await upload(platform, data, MANAGER)
+    assert refused["status"] == 422 and refused["errors"] == [
+        {"field": "file", "reason": "at most 2000000 bytes"}
+    ]
