@@ -66,10 +66,13 @@ async def test_filters(catalog: Catalog) -> None:
     _, big_remote = await catalog.verified_vendor(
         scale="besar", is_umk=False, is_local=False, region_code="31.71"
     )
-    high = await catalog.listed(local_umk, etalase["id"], price=500_000, tkdn=45, bmp=5)
+    high = await catalog.listed(
+        local_umk, etalase["id"], verify=True, price=500_000, tkdn=45, bmp=5
+    )
     low = await catalog.listed(
         big_remote,
         etalase["id"],
+        verify=True,
         price=900_000,
         tkdn=20,
         bmp=None,
@@ -131,7 +134,7 @@ async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) 
     prices = [200_000, 100_000, 200_000, 300_000, 200_000, 100_000, 200_000]
     tkdns = [40, 40, 25, 40, 60, 25, 40]
     products = [
-        await catalog.listed(vendor, etalase["id"], price=p, tkdn=t, bmp=0)
+        await catalog.listed(vendor, etalase["id"], verify=True, price=p, tkdn=t, bmp=0)
         for p, t in zip(prices, tkdns, strict=True)
     ]
     scope = {"etalase_id": etalase["id"], "limit": 2}
