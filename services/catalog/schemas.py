@@ -184,7 +184,8 @@ class ClaimDecisions(_Body):
     sni: ClaimStatus | None = None
 
     def decided(self) -> dict[str, ClaimStatus]:
-        return {k: v for k, v in self.model_dump(exclude_none=True).items()}
+        claims = {c: getattr(self, c) for c in ClaimDecisions.model_fields}
+        return {claim: status for claim, status in claims.items() if status is not None}
 
 
 class ClaimReview(ClaimDecisions):

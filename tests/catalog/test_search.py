@@ -170,3 +170,45 @@ async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) 
         assert response.status_code == 422, broken
     huge = await catalog.client.get("/search", params={"min_price": 10**20})
     assert huge.status_code == 422
+
+
+async def test_accents_fold_and_letters_of_any_script_are_words(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    senor = await catalog.listed(vendor, etalase["id"], name="Kopi Señor Café", brand=None)
+    lodz = await catalog.listed(vendor, etalase["id"], name="Kain tenun Łódź", brand=None)
+    cyrillic = await catalog.listed(vendor, etalase["id"], name="Батик ручной", brand=None)
+    scope = {"etalase_id": etalase["id"]}
+    for q, expected in [
+        ("senor", senor),
+        ("SEÑOR cafe", senor),
+        ("łódź", lodz),
+        ("lodz", lodz),
+        ("ŁÓDŹ", lodz),
+        ("батик", cyrillic),
+    ]:
+        found = await _search(catalog, q=q, **scope)
+        assert [p["id"] for p in found["items"]] == [expected["id"]], q
+
+
+async def test_products_indexed_by_an_older_rule_are_reindexed(catalog: Catalog) -> None:
+    from services.catalog import commands, domain
+
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    product = await catalog.listed(vendor, etalase["id"], name="Sambal Señora", brand=None)
+    # As the earlier rule indexed it: ASCII letters only, no folding, version 1.
+    await catalog.pool.execute(
+        "UPDATE product SET search_words = $2, search_version = 1 WHERE id = $1::uuid",
+        product["id"],
+        ["sambal", "se", "ora"],
+    )
+    scope = {"etalase_id": etalase["id"]}
+    assert (await _search(catalog, q="senora", **scope))["items"] == []
+    assert await commands.reindex_search(catalog.pool) >= 1
+    found = await _search(catalog, q="senora", **scope)
+    assert [p["id"] for p in found["items"]] == [product["id"]]
+    version = await catalog.pool.fetchval(
+        "SELECT search_version FROM product WHERE id = $1::uuid", product["id"]
+    )
+    assert version == domain.SEARCH_VERSION
