@@ -60,7 +60,7 @@ from shared.auth import (
 from shared.contracts.catalog import EtalaseState, ProductState
 from shared.db import Connection
 from shared.problems import ErrorMapper, Problem, field_error
-from shared.regions import REGION_CODE_PATTERN
+from shared.regions import RegionCode
 from shared.types import single_line
 
 router = APIRouter()
@@ -371,11 +371,8 @@ async def search(
     umkm_koperasi: bool | None = None,
     local_vendor: bool | None = None,
     region: Annotated[
-        str | None,
-        Query(
-            pattern=REGION_CODE_PATTERN,
-            description="delivers there: to this region or to one that contains it",
-        ),
+        RegionCode | None,
+        Query(description="delivers there: to this region or to one that contains it"),
     ] = None,
     in_stock: bool | None = None,
     sort: Sort = Sort.RELEVANCE,

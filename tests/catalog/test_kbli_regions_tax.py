@@ -72,7 +72,7 @@ async def test_region_codes_at_every_level_and_delivery_by_prefix(catalog: Catal
     }
     assert await _ids(catalog, etalase, region="33.75") == {city_wide["id"]}
     assert await _ids(catalog, etalase, region="31.71.02") == {province["id"]}
-    for invalid in ("33.75.01.10", "3", "33.7", "33.75.01.1001.1"):
+    for invalid in ("33.75.01.10", "3", "33.7", "33.75.01.1001.1", "99.75"):
         response = await catalog.client.post(
             "/products",
             json=product_body(etalase["id"], delivery_regions=[invalid]),
