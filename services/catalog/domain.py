@@ -16,6 +16,8 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
+from pydantic import BaseModel
+
 from shared.contracts.catalog import (
     CategoryNode,
     ClaimStatus,
@@ -245,25 +247,35 @@ CLAIM_FIELDS: Mapping[str, frozenset[str]] = {
 MAX_BMP = 15.0
 
 
-class Product(ProductSnapshot):
-    """A product as stored: its snapshot plus what only the catalogue keeps."""
+class ProductDetails(BaseModel):
+    """What a product shows beyond its published snapshot."""
 
     id: uuid.UUID
     description: str
     specification: dict[str, str]
     photos: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CurationStatus(BaseModel):
+    """Where a product's review stands: each claim's curation, take-down, a pending change."""
+
     tkdn_status: ClaimStatus
     bmp_status: ClaimStatus
     pdn_status: ClaimStatus
     sni_status: ClaimStatus
     taken_down_by: TakenDownBy | None
     state_reasons: list[str]
+    pending_revision: int | None = None
+
+
+class Product(ProductSnapshot, ProductDetails, CurationStatus):
+    """A product as stored: snapshot, details, curation, and the search columns."""
+
     etalase_open: bool
     search_words: list[str]
     search_version: int
-    created_at: datetime
-    updated_at: datetime
-    pending_revision: int | None = None
 
     def claim_statuses(self) -> dict[str, ClaimStatus]:
         return {

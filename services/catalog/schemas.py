@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
+from services.catalog.domain import CurationStatus, ProductDetails
 from shared.contracts.catalog import (
     CategoryNode,
     ClaimStatus,
@@ -22,7 +23,6 @@ from shared.contracts.catalog import (
     EtalaseSnapshot,
     Kbli,
     ProductSnapshot,
-    TakenDownBy,
     VendorType,
 )
 from shared.regions import RegionCode
@@ -210,27 +210,12 @@ class StockSet(_Body):
     stock: Quantity
 
 
-class ProductPublic(ProductSnapshot):
+class ProductPublic(ProductSnapshot, ProductDetails):
     """A product as the public catalogue shows it (unverified claims left out)."""
 
-    id: UUID
-    description: str
-    specification: dict[str, str]
-    photos: list[str]
-    created_at: datetime
-    updated_at: datetime
 
-
-class ProductOut(ProductPublic):
+class ProductOut(ProductPublic, CurationStatus):
     """A product with its review status, for the manager, auditor and owning vendor."""
-
-    tkdn_status: ClaimStatus
-    bmp_status: ClaimStatus
-    pdn_status: ClaimStatus
-    sni_status: ClaimStatus
-    taken_down_by: TakenDownBy | None
-    state_reasons: list[str]
-    pending_revision: int | None
 
 
 class ProductPage(BaseModel):
