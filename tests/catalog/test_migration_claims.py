@@ -22,7 +22,8 @@ async def _seed_previous_release(conn: asyncpg.Connection) -> dict[str, uuid.UUI
     await conn.execute(
         """INSERT INTO vendor_projection (vendor_id, version, state, legal_name, kbli,
                region_code, scale, is_umk, is_koperasi, is_local)
-           VALUES ($1, 1, 'verified', 'CV Batik', '{13134}', '33.75', 'kecil', true, false, true)""",
+           VALUES ($1, 1, 'verified', 'CV Batik', '{13134}', '33.75', 'kecil',
+                   true, false, true)""",
         vendor,
     )
     await conn.execute(
