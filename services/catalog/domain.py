@@ -243,7 +243,7 @@ CLAIM_FIELDS: Mapping[str, frozenset[str]] = {
     "pdn": frozenset({"pdn"}),
     "sni": frozenset({"sni"}),
 }
-# BMP is at most 15% (Permenperin 16/2011 art. 14; Perpres 46/2025 art. 66).
+# BMP (Bobot Manfaat Perusahaan) is at most 15% and only exists with a TKDN.
 MAX_BMP = 15.0
 
 
@@ -302,7 +302,7 @@ class Product(ProductSnapshot, ProductDetails, CurationStatus):
 def check_claims(values: Mapping[str, Any]) -> None:
     """What a product's claims need before they can be reviewed: a TKDN claim its certificate
     number and validity date and a domestic product (a product with TKDN is PDN); BMP only
-    exists with a TKDN (Perpres 46/2025 art. 66; Permenperin 16/2011)."""
+    exists with a TKDN."""
     tkdn = values.get("tkdn")
     if tkdn is not None:
         if not values.get("tkdn_certificate") or values.get("tkdn_valid_until") is None:

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
-from services.catalog.domain import CurationStatus, ProductDetails
+from services.catalog.domain import MAX_BMP, CurationStatus, ProductDetails
 from shared.contracts.catalog import (
     CategoryNode,
     ClaimStatus,
@@ -42,7 +42,7 @@ from shared.types import (
 MAX_RUPIAH = 1_000_000_000_000
 Rupiah = Annotated[Integer, Field(gt=0, le=MAX_RUPIAH, description="rupiah, integer")]
 Quantity = Annotated[Integer, Field(ge=0, le=2_000_000_000)]
-Bmp = Annotated[StrictFloat, Field(ge=0, le=15, description="BMP %, at most 15")]
+Bmp = Annotated[StrictFloat, Field(ge=0, le=MAX_BMP, description="BMP %, at most 15")]
 Kbki = Annotated[str, Field(pattern=r"^\d{4,12}$")]
 # A specification is shown on every search hit, so it stays small: 50 short entries.
 MAX_SPECIFICATION_ENTRIES = 50
