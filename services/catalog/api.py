@@ -57,7 +57,7 @@ from shared.auth import (
     optional_principal,
     requires_role,
 )
-from shared.contracts.catalog import EtalaseState, ProductState
+from shared.contracts.catalog import Code, EtalaseState, ProductState
 from shared.db import Connection
 from shared.problems import ErrorMapper, Problem, field_error
 from shared.regions import RegionCode
@@ -73,7 +73,6 @@ Reader = Annotated[
 ]
 READ_ALL = frozenset({Role.CATALOGUE_MANAGER, Role.AUDITOR})
 MAX_QUERY_WORDS = 8
-CODE_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
 
 
 def _rule_problem(exc: RuleViolation) -> Problem:
@@ -359,10 +358,9 @@ async def search(
     request: Request,
     q: Annotated[str | None, Query(min_length=2, max_length=200)] = None,
     etalase_id: uuid.UUID | None = None,
-    category: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
+    category: Annotated[Code | None, Query()] = None,
     collection: Annotated[
-        str | None,
-        Query(pattern=CODE_PATTERN, description="a curated collection code; needs etalase_id"),
+        Code | None, Query(description="a curated collection code; needs etalase_id")
     ] = None,
     pdn: bool | None = None,
     min_tkdn_bmp: Annotated[float | None, Query(ge=0, le=200)] = None,

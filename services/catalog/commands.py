@@ -246,16 +246,15 @@ async def _apply_changes(
     conn: Connection, outbox: Outbox, product: Product, changes: Mapping[str, Any], revision: int
 ) -> Product:
     """Make a revision live: a price change and a specification change are separate events."""
-    decision_prices = {k: v for k, v in changes.items() if k in domain.PRICE_FIELDS}
-    other = {k: v for k, v in changes.items() if k not in domain.PRICE_FIELDS}
-    if decision_prices:
-        new = product.model_copy(update=decision_prices)
+    prices, other = domain.split_prices(changes)
+    if prices:
+        new = product.model_copy(update=prices)
         await store.record_price(conn, product.id, revision, new.price, new.regional_prices)
         product = await record_change(
             conn,
             outbox,
             product.id,
-            {**decision_prices, "revision": revision},
+            {**prices, "revision": revision},
             ProductPriceChanged,
             previous_price=product.price,
             previous_regional_prices=product.regional_prices,

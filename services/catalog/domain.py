@@ -394,9 +394,11 @@ class ChangeDecision:
     apply_now: bool
     resubmit: bool
 
-    @property
-    def price_changes(self) -> dict[str, Any]:
-        return {k: v for k, v in self.changes.items() if k in PRICE_FIELDS}
+
+def split_prices(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A change's price part and the rest: they go live as two events."""
+    prices = {k: v for k, v in changes.items() if k in PRICE_FIELDS}
+    return prices, {k: v for k, v in changes.items() if k not in PRICE_FIELDS}
 
 
 def decide_change(
