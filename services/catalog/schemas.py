@@ -13,7 +13,14 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    model_validator,
+)
 
 from services.catalog.domain import MAX_BMP, CurationStatus, ProductDetails
 from shared.contracts.catalog import (
@@ -37,6 +44,7 @@ from shared.types import (
     ShortText,
     Text,
     Url,
+    refusal,
 )
 
 MAX_RUPIAH = 1_000_000_000_000
@@ -44,6 +52,16 @@ Rupiah = Annotated[Integer, Field(gt=0, le=MAX_RUPIAH, description="rupiah, inte
 Quantity = Annotated[Integer, Field(ge=0, le=2_000_000_000)]
 Bmp = Annotated[StrictFloat, Field(ge=0, le=MAX_BMP, description="BMP %, at most 15")]
 Kbki = Annotated[str, Field(pattern=r"^\d{4,12}$")]
+
+
+def _day_as_text(value: object) -> object:
+    if isinstance(value, int | float):
+        raise refusal("a date as YYYY-MM-DD, not a number")
+    return value
+
+
+# A calendar day as an ISO string ("2031-06-30"), not a timestamp number.
+Day = Annotated[date, BeforeValidator(_day_as_text)]
 # A specification is shown on every search hit, so it stays small: 50 short entries.
 MAX_SPECIFICATION_ENTRIES = 50
 MAX_PHOTOS = 20
@@ -128,7 +146,7 @@ class ProductFields(_Body):
     tkdn: Percent | None = None
     bmp: Bmp | None = None
     tkdn_certificate: ShortText | None = None
-    tkdn_valid_until: date | None = Field(
+    tkdn_valid_until: Day | None = Field(
         default=None, description="last day the TKDN certificate is valid"
     )
     sni: ShortText | None = None

@@ -115,6 +115,7 @@ async def test_control_characters_in_a_storefront_are_refused(catalog: Catalog) 
         ({"pdn": 1}, "pdn"),
         ({"stock": "10"}, "stock"),
         ({"price": 1.5}, "price"),
+        ({"tkdn_valid_until": 1938124800}, "tkdn_valid_until"),
     ],
 )
 async def test_numbers_and_flags_must_be_json_numbers_and_booleans(
