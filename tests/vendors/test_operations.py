@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 
 from services.vendors.app import VendorsSettings
+from services.vendors.commands import VendorCommands
+from services.vendors.domain import IllegalTransition
 from shared.settings import SettingsError
 from tests.support import TEST_JWT_SECRET, Infra, eventually
 from tests.unit.vendors.profiles import TODAY
@@ -141,3 +143,28 @@ async def test_openapi_documents_the_vendor_routes(service: Service) -> None:
         "VendorDetail",
         "VendorPage",
     } <= set(spec["components"]["schemas"])
+
+
+async def test_commands_join_the_callers_transaction(service: Service) -> None:
+    vendor = await service.register()
+    vid = uuid.UUID(vendor["vendor_id"])
+    outbox, city = service.app.state.outbox, service.settings.city_region_code
+    async with service.app.state.pool.acquire() as conn:
+        # a handler or saga composes commands on its own connection: all or nothing
+        caller = conn.transaction()
+        await caller.start()
+        commands = VendorCommands(conn, outbox, city)
+        await commands.verify(vid, "ukpbj-1", TODAY)
+        await commands.suspend(vid, "uji", None, "ukpbj-1")
+        await caller.rollback()
+        assert (await service.get(str(vid)))["version"] == 1
+        async with conn.transaction():
+            await commands.verify(vid, "ukpbj-1", TODAY)
+            # a refused command rolls back its own savepoint only
+            with pytest.raises(IllegalTransition):
+                await commands.reinstate(vid, "ukpbj-1", TODAY)
+            await commands.suspend(vid, "uji", None, "ukpbj-1")
+    after = await service.get(str(vid))
+    assert (after["state"], after["version"]) == ("suspended", 3)
+    events = await service.events(min_count=3)
+    assert [e.type.split(".")[2] for e in events] == ["registered", "verified", "suspended"]
