@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.catalog import store
 from services.catalog.domain import SEARCH_VERSION, product_search_words
-from services.catalog.search import SearchQuery, Sort, decode_cursor, encode_cursor
+from services.catalog.search import SearchQuery, Sort, continue_after, cursor_parts
+from shared.cursor import decode_cursor, encode_cursor
 from shared.db import Connection, create_pool, ensure_database, migrate_service
 from shared.embedded import EmbeddedPostgres, free_port
 
@@ -235,7 +237,8 @@ async def page_five(pool: asyncpg.Pool, query: SearchQuery) -> Callable[[], Awai
         async with pool.acquire() as conn:
             rows = await store.search_products(conn, position)
         last, key = rows[query.limit - 1]
-        position = decode_cursor(query, encode_cursor(query, key or 0, last.id))
+        cursor = encode_cursor(cursor_parts(query, key or 0, last.id))
+        position = decode_cursor(cursor, partial(continue_after, query))
 
     async def run() -> Any:
         async with pool.acquire() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -46,8 +47,8 @@ from services.catalog.search import (
     SearchQuery,
     Sort,
     apply_collection,
-    decode_cursor,
-    encode_cursor,
+    continue_after,
+    cursor_parts,
 )
 from shared.auth import (
     MaybePrincipal,
@@ -58,6 +59,7 @@ from shared.auth import (
     requires_role,
 )
 from shared.contracts.catalog import Code, EtalaseState, ProductState
+from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from shared.db import Connection
 from shared.problems import ErrorMapper, Problem, field_error
 from shared.regions import RegionCode
@@ -375,7 +377,7 @@ async def search(
     in_stock: bool | None = None,
     sort: Sort = Sort.RELEVANCE,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
     """Public search over listed products of open storefronts; no token needed.
 
@@ -407,14 +409,14 @@ async def search(
         if collection is not None:
             query = await _with_collection(conn, query, collection)
         if cursor is not None:
-            query = decode_cursor(query, cursor)
+            query = decode_cursor(cursor, partial(continue_after, query))
         hits = await store.search_products(conn, query)
     more = len(hits) > limit
     hits = hits[:limit]
     next_cursor = None
     if more:
         last, key = hits[-1]
-        next_cursor = encode_cursor(query, key or 0, last.id)
+        next_cursor = encode_cursor(cursor_parts(query, key or 0, last.id))
     scored = query.text is not None and sort is Sort.RELEVANCE
     items = [
         {**product.public_view().model_dump(), "score": key if scored else None}
