@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from functools import partial
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
@@ -95,13 +94,8 @@ ERRORS: Mapping[type[Exception], ErrorMapper] = {
 }
 
 
-def local_today(timezone: str) -> date:
-    """Today in the city's calendar: certificates are valid up to and including their date."""
-    return datetime.now(ZoneInfo(timezone)).date()
-
-
 def _today(request: Request) -> date:
-    return local_today(request.app.state.settings.timezone)
+    return commands.local_today(request.app.state.settings.timezone)
 
 
 def _can_read_all(principal: Principal | None) -> bool:

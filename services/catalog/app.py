@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.catalog import api, commands, handlers
+from services.catalog import api, handlers, jobs
 from shared.contracts.catalog import CATALOG_EVENTS
-from shared.service import BackgroundJob, ServiceDefinition, create_service_app
+from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 
 
@@ -26,34 +26,20 @@ class CatalogSettings(ServiceSettings):
     )
 
 
-async def _lapse_tkdn_claims(app: FastAPI) -> None:
-    today = api.local_today(app.state.settings.timezone)
-    await commands.lapse_tkdn_claims(app.state.pool, app.state.outbox, today)
-
-
-async def _reindex_search(app: FastAPI) -> None:
-    await commands.reindex_search(app.state.pool)
-
-
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings.from_env()
-    return create_service_app(
+    app = create_service_app(
         ServiceDefinition(
             name=handlers.SERVICE,
             title="e-Katalog catalog",
             description="Storefronts (etalase), products, curation, listing, search and stock.",
+            errors=api.ERRORS,
+            background=jobs.background_jobs(settings.claims_check_interval_seconds),
             settings=settings,
             migrations=Path(__file__).parent / "migrations",
             routers=[api.router],
             publishes=CATALOG_EVENTS,
             consumer=handlers.build_consumer(settings),
-            errors=api.ERRORS,
-            background=[
-                BackgroundJob(
-                    "tkdn-expiry", settings.claims_check_interval_seconds, _lapse_tkdn_claims
-                ),
-                # Runs at start: products indexed by an older search-word rule are re-indexed.
-                BackgroundJob("search-reindex", 24 * 3600, _reindex_search),
-            ],
         )
     )
+    return app

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -58,6 +59,11 @@ TKDN_EXPIRY_ACTOR = "system:tkdn-expiry"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def local_today(timezone: str) -> date:
+    """Today in the city's calendar: certificates are valid up to and including their date."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 # --------------------------------------------------------------------------- storefronts

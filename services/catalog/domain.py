@@ -29,7 +29,7 @@ from shared.contracts.catalog import (
     TakenDownBy,
     VendorType,
 )
-from shared.contracts.vendors import VendorEvent, VendorState
+from shared.contracts.vendors import VendorState
 
 MAX_CATEGORY_DEPTH = 3
 
@@ -86,19 +86,6 @@ class VendorProfile:
             is_koperasi=row["is_koperasi"],
             is_local=row["is_local"],
             is_pkp=row["is_pkp"],
-        )
-
-    @classmethod
-    def from_event(cls, event: VendorEvent) -> VendorProfile:
-        return cls(
-            vendor_id=event.vendor_id,
-            version=event.version,
-            state=event.state,
-            kbli=frozenset(event.kbli),
-            is_umk=event.is_umk,
-            is_koperasi=event.is_koperasi,
-            is_local=event.is_local,
-            is_pkp=event.is_pkp,
         )
 
     @property

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from services.catalog import commands, store
-from services.catalog.commands import Db
-from services.catalog.domain import VendorProfile
 from shared.consumer import EventConsumer
 from shared.contracts.catalog import ProductListed, ProductState, ProductTakenDown, TakenDownBy
 from shared.contracts.vendors import VENDOR_EVENTS, VendorEvent
@@ -23,19 +21,19 @@ SERVICE = "catalog"
 VENDOR_STATUS_ACTOR = "system:vendor-status"
 
 
-async def apply_vendor_event(db: Db, outbox: Outbox, event: VendorEvent) -> bool:
+async def apply_vendor_event(db: commands.Db, outbox: Outbox, event: VendorEvent) -> bool:
     """Keep the vendor projection; take listed products down or restore them as the vendor's
     right to sell comes and goes. Returns False for a stale event (version not newer)."""
     async with unit_of_work(db) as conn:
         before = await store.lock_vendor(conn, event.vendor_id)
         if before is not None and before.version >= event.version:
             return False
-        await store.upsert_vendor(conn, event.model_dump())
+        after = await store.upsert_vendor(conn, event.model_dump())
         await store.copy_vendor_flags(
             conn, event.vendor_id, event.is_umk, event.is_koperasi, event.is_local
         )
         could_sell = before is not None and before.may_sell
-        can_sell = VendorProfile.from_event(event).may_sell
+        can_sell = after.may_sell
         if could_sell and not can_sell:
             reason = f"vendor {event.state}"
             for product_id in await store.lock_vendor_products(conn, event.vendor_id, "listed"):

@@ -94,8 +94,9 @@ async def get_vendor(conn: Connection, vendor_id: uuid.UUID) -> VendorProfile | 
     )
 
 
-async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> None:
-    await conn.execute(
+async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> VendorProfile:
+    """Store the vendor's snapshot; returns the projection as it is now."""
+    record = await conn.fetchrow(
         """INSERT INTO vendor_projection (vendor_id, version, state, legal_name, kbli,
                region_code, scale, is_umk, is_koperasi, is_local, is_pkp)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -104,7 +105,8 @@ async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> None:
                legal_name = excluded.legal_name, kbli = excluded.kbli,
                region_code = excluded.region_code, scale = excluded.scale,
                is_umk = excluded.is_umk, is_koperasi = excluded.is_koperasi,
-               is_local = excluded.is_local, is_pkp = excluded.is_pkp, updated_at = now()""",
+               is_local = excluded.is_local, is_pkp = excluded.is_pkp, updated_at = now()
+           RETURNING *""",
         vendor["vendor_id"],
         vendor["version"],
         vendor["state"],
@@ -117,6 +119,8 @@ async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> None:
         vendor["is_local"],
         vendor["is_pkp"],
     )
+    assert record is not None
+    return VendorProfile.from_row(dict(record))
 
 
 async def copy_vendor_flags(
