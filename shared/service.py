@@ -258,7 +258,7 @@ async def _ping_broker(broker: KafkaBroker, timeout: float) -> None:
         raise ConnectionError("the broker does not answer")
 
 
-async def _answer_within(check: Awaitable[None], timeout: float) -> str:
+async def answer_within(check: Awaitable[None], timeout: float) -> str:
     """Run a health check: "ok", or why not (its error, or that it did not finish in time).
 
     The check runs as its own task and is left to finish in the background when it is late, so
@@ -297,8 +297,8 @@ def _operations_router(definition: ServiceDefinition, broker: KafkaBroker) -> AP
         state = request.app.state
         timeout = definition.settings.readiness_timeout_seconds
         database, kafka = await asyncio.gather(
-            _answer_within(_ping_database(state.pool, timeout), timeout),
-            _answer_within(_ping_broker(broker, timeout), timeout),
+            answer_within(_ping_database(state.pool, timeout), timeout),
+            answer_within(_ping_broker(broker, timeout), timeout),
         )
         checks: dict[str, object] = {"database": database, "broker": kafka}
         status: str = getattr(state, "consumer_status", "joining")
