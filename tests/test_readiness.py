@@ -173,28 +173,29 @@ async def test_a_catalog_restarted_after_a_crash_serves_search_while_its_consume
         await eventually(joined, timeout=60, interval=0.2)
         process.kill()
         process.wait()
-        imports = await asyncio.to_thread(import_seconds)
 
+        # The baseline runs alongside the restart, so that both meet the same machine load.
+        baseline = asyncio.create_task(asyncio.to_thread(import_seconds))
         process = start_catalog(env)
         started = time.monotonic()
-        elapsed = await first_answer(f"{base}/search", process, timeout=30)
+        elapsed = await first_answer(f"{base}/search", process, timeout=60)
+        # Joining takes at least the broker's join window after the start: reads did not wait.
+        assert (await readiness(base))["checks"]["consumer"] == "joining"
+        imports = await baseline
 
-        async def ready() -> dict[str, Any] | None:
-            body = await readiness(base)
-            return body if body["status"] == "ready" else None
+        async def ready() -> bool:
+            return (await readiness(base))["status"] == "ready"
 
-        # Ready for traffic (database and broker reachable) while the group still waits for the
-        # crashed member's session to expire.
-        assert (await eventually(ready, timeout=5))["checks"]["consumer"] == "joining"
+        await eventually(ready, timeout=30)
         await eventually(joined, timeout=60, interval=0.2)
         join = time.monotonic() - started
         print(
             f"restart: search after {elapsed:.2f} s, consumer joined after {join:.1f} s;"
             f" importing the code alone takes {imports:.2f} s in this run"
         )
-        # 2 s, unless the machine is so loaded that importing the code alone takes longer; the
-        # rest of the start-up (the app, migrations, the pool) must then stay under a second.
-        assert elapsed < 2 or elapsed < imports + 1, f"search answered after {elapsed:.2f} s"
+        # 2 s, unless the machine is so loaded that importing the code alone takes over 1 s
+        # (0.7 s unloaded); then the whole start-up may take twice what the imports take.
+        assert elapsed < max(2, 2 * imports), f"search answered after {elapsed:.2f} s"
         assert elapsed < join
     finally:
         process.kill()
