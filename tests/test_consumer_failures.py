@@ -5,46 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from shared.consumer import EventConsumer
 from shared.db import Connection
-from shared.events import EventMeta, build_headers, encode
+from shared.events import EventMeta
 from shared.outbox import Outbox
 from shared.service import ensure_topics
-from tests.plumbing import CounterIncremented, counter_consumer, prepare, start_consumer
+from tests.plumbing import CounterIncremented, counter_consumer, prepare, produce, start_consumer
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra, eventually, read_topic
-
-
-async def produce(infra: Infra, topic: str, events: list[CounterIncremented]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
-    await producer.start()
-    try:
-        for event in events:
-            headers = build_headers(
-                event_id=uuid.uuid4(),
-                event_type=event.type,
-                source="/test",
-                subject=event.counter_id,
-                time=datetime.now(UTC),
-                correlation_id=None,
-            )
-            await producer.send(
-                topic,
-                value=encode(event),
-                key=event.counter_id.encode(),
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 @pytest.fixture
@@ -77,7 +50,9 @@ async def test_a_batch_in_which_every_event_fails_ends_within_its_retry_budget(
     failing = 60
     # Without a budget: 60 events x (0.8 s + 1.6 s) of backoff = 144 s, beyond the poll interval.
     await produce(
-        infra, topic, [CounterIncremented(counter_id=f"bad-{i}", seq=-1) for i in range(failing)]
+        infra.bootstrap_servers,
+        topic,
+        [CounterIncremented(counter_id=f"bad-{i}", seq=-1) for i in range(failing)],
     )
     consumer = counter_consumer(
         topic_prefix,
@@ -117,7 +92,9 @@ async def test_a_batch_in_which_every_event_fails_ends_within_its_retry_budget(
         )
 
         # The consumer goes on with what comes next.
-        await produce(infra, topic, [CounterIncremented(counter_id="good", seq=1)])
+        await produce(
+            infra.bootstrap_servers, topic, [CounterIncremented(counter_id="good", seq=1)]
+        )
         await eventually(lambda: applied(pool, "good"), timeout=15)
     finally:
         watcher.cancel()
@@ -163,7 +140,7 @@ async def test_a_handlers_own_timeout_is_dead_lettered_and_a_lost_database_is_re
 ) -> None:
     terminated: list[str] = []
     await produce(
-        infra,
+        infra.bootstrap_servers,
         topic,
         [
             CounterIncremented(counter_id="slow-office", seq=0),

@@ -18,9 +18,11 @@ import httpx
 import psutil
 import pytest
 
-from shared.embedded import EmbeddedPostgres, free_port
+from shared.embedded import EmbeddedPostgres, Tansu, free_port
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
+from tests.plumbing import PROJECTION, CounterIncremented, counter_consumer, produce
+from tests.proxy import TcpProxy
 from tests.support import TEST_JWT_SECRET, Infra, eventually, running, scratch_database
 
 
@@ -100,6 +102,61 @@ async def test_readyz_answers_within_two_seconds_when_postgres_is_frozen_or_stop
 
         await asyncio.to_thread(private_postgres.start, durable=False)
         await eventually(ready, timeout=20)
+
+
+async def test_a_service_started_while_the_broker_is_unreachable_serves_then_joins(
+    database: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    proxy_port = free_port()
+    broker = Tansu(free_port(), advertised_port=proxy_port)
+    broker.start()
+    proxy = TcpProxy(proxy_port, broker.port)  # not started: connections are refused
+    (tmp_path / "001_counters.sql").write_text(PROJECTION)
+    settings = ServiceSettings(
+        database_url=database,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=topic_prefix,
+        jwt_secret=TEST_JWT_SECRET,
+    )
+    app = create_service_app(
+        ServiceDefinition(
+            name="counters",
+            title="counters",
+            description="starts without its broker",
+            settings=settings,
+            migrations=tmp_path,
+            consumer=counter_consumer(topic_prefix),
+        )
+    )
+    service = running(app)
+    try:
+        http = await asyncio.wait_for(service.__aenter__(), timeout=30)
+        try:
+            assert (await http.get("/healthz")).status_code == 200
+            elapsed, response = await timed_readyz(http)
+            assert elapsed < 2 and response.status_code == 503
+            checks = response.json()["checks"]
+            assert checks["database"] == "ok" and checks["consumer"] == "joining"
+            assert checks["broker"].startswith("unavailable: ")
+
+            await proxy.start()
+
+            async def consuming() -> bool:
+                response = await http.get("/readyz")
+                return response.status_code == 200 and response.json()["checks"]["consumer"] == "ok"
+
+            await eventually(consuming, timeout=30, interval=0.2)
+            topic = f"{topic_prefix}{CounterIncremented.topic}"
+            await produce(
+                broker.bootstrap_servers, topic, [CounterIncremented(counter_id="c", seq=1)]
+            )
+            pool = app.state.pool
+            await eventually(lambda: pool.fetchval("SELECT applied FROM counter_projection"))
+        finally:
+            await service.__aexit__(None, None, None)
+    finally:
+        await proxy.stop()
+        broker.stop()
 
 
 @pytest.fixture
