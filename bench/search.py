@@ -22,6 +22,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,9 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.catalog import store
-from services.catalog.domain import search_words
-from services.catalog.search import SearchQuery, Sort, decode_cursor, encode_cursor
+from services.catalog.domain import SEARCH_VERSION, product_search_words
+from services.catalog.search import SearchQuery, Sort, continue_after, cursor_parts
+from shared.cursor import decode_cursor, encode_cursor
 from shared.db import Connection, create_pool, ensure_database, migrate_service
 from shared.embedded import EmbeddedPostgres, free_port
 
@@ -95,6 +98,7 @@ async def seed(pool: asyncpg.Pool, products: int, rng: random.Random) -> uuid.UU
                 is_umk,
                 i % 17 == 0,
                 i % 2 == 0,
+                is_umk,
             )
         )
     etalase_ids: dict[str, uuid.UUID] = {}
@@ -123,6 +127,7 @@ async def seed(pool: asyncpg.Pool, products: int, rng: random.Random) -> uuid.UU
                 "is_umk",
                 "is_koperasi",
                 "is_local",
+                "is_pkp",
             ],
         )
         await conn.copy_records_to_table(
@@ -159,7 +164,11 @@ async def seed(pool: asyncpg.Pool, products: int, rng: random.Random) -> uuid.UU
             "tkdn": tkdn,
             "bmp": 10.0 if tkdn and tkdn >= 40 else None,
             "tkdn_certificate": "TKDN-BENCH" if tkdn else None,
-            "tkdn_verified": tkdn is not None,
+            "tkdn_valid_until": date(2030, 12, 31) if tkdn else None,
+            "tkdn_status": "verified" if tkdn else "pending",
+            "bmp_status": "verified" if tkdn and tkdn >= 40 else "pending",
+            "pdn_status": "verified",
+            "sni_status": "pending",
             "sni": None,
             "brand": brand,
             "stock": rng.choice([0, 5, 20, 100, 1000]),
@@ -173,7 +182,8 @@ async def seed(pool: asyncpg.Pool, products: int, rng: random.Random) -> uuid.UU
             "vendor_is_umk": vendor[7],
             "vendor_is_koperasi": vendor[8],
             "vendor_is_local": vendor[9],
-            "search_words": search_words(name, brand, *spec.values()),
+            "search_words": product_search_words(name, brand, spec),
+            "search_version": SEARCH_VERSION,
         }
         batch.append((uuid.uuid4(), *(row[c] for c in store.PRODUCT_COLUMNS), 2))
         if len(batch) == 10_000 or n == products - 1:
@@ -226,8 +236,9 @@ async def page_five(pool: asyncpg.Pool, query: SearchQuery) -> Callable[[], Awai
     for _ in range(4):
         async with pool.acquire() as conn:
             rows = await store.search_products(conn, position)
-        last = rows[query.limit - 1]
-        position = decode_cursor(query, encode_cursor(query, last["sort_key"] or 0, last["id"]))
+        last, key = rows[query.limit - 1]
+        cursor = encode_cursor(cursor_parts(query, key or 0, last.id))
+        position = decode_cursor(cursor, partial(continue_after, query))
 
     async def run() -> Any:
         async with pool.acquire() as conn:
@@ -289,11 +300,12 @@ async def bench_http(pool: asyncpg.Pool, textile: uuid.UUID, runs: int) -> None:
     from fastapi import FastAPI
 
     from services.catalog import api
+    from shared.problems import install_problem_handlers
 
     app = FastAPI()
     app.state.pool = pool
     app.include_router(api.router)
-    api.install_error_handlers(app)
+    install_problem_handlers(app, api.ERRORS)
     say("\nGET /search in-process (ASGI): routing, validation, serialisation included")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

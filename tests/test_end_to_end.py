@@ -35,7 +35,8 @@ async def test_a_vendor_verified_in_one_service_sells_in_another(tmp_path: Path)
             httpx.AsyncClient(base_url=platform.url(0)) as vendors,
             httpx.AsyncClient(base_url=platform.url(1)) as catalog,
         ):
-            registered = await vendors.post("/vendors", json=profile(), headers=vendor)
+            # A PKP vendor: the product it offers charges VAT.
+            registered = await vendors.post("/vendors", json=profile(is_pkp=True), headers=vendor)
             assert registered.status_code == 201, registered.text
             verified = await vendors.post(f"/vendors/{vendor_id}/verify", headers=manager)
             assert verified.status_code == 200, verified.text

@@ -1,20 +1,33 @@
-"""HTTP routes of the catalog: storefronts (etalase), products, curation, stock, public search."""
+"""HTTP routes of the catalog: storefronts (etalase), products, curation, stock, public search.
+
+Routes parse, authorise by role, call a command and return its aggregate; the domain errors
+commands raise become problem+json through `ERRORS` (installed by `ServiceDefinition.errors`).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from services.catalog import commands, stock, store
-from services.catalog.commands import NotFound
-from services.catalog.domain import RuleViolation, search_words
+from services.catalog.domain import (
+    NotEligible,
+    NotFound,
+    NotOwner,
+    Product,
+    RuleViolation,
+    StateConflict,
+    search_words,
+)
 from services.catalog.schemas import (
     MAX_RUPIAH,
+    Approval,
+    ClaimReview,
     EtalaseCreate,
     EtalaseOut,
     EtalasePatch,
@@ -23,6 +36,7 @@ from services.catalog.schemas import (
     ProductOut,
     ProductPage,
     ProductPatch,
+    ProductPublic,
     Reasons,
     SearchPage,
     StockSet,
@@ -32,21 +46,23 @@ from services.catalog.search import (
     SearchQuery,
     Sort,
     apply_collection,
-    decode_cursor,
-    encode_cursor,
+    continue_after,
+    cursor_parts,
 )
 from shared.auth import (
     MaybePrincipal,
     Principal,
     Role,
-    ensure_vendor_owner,
     forbidden,
     optional_principal,
     requires_role,
 )
-from shared.contracts.catalog import CuratedCollection, EtalaseState, ProductState
+from shared.contracts.catalog import Code, EtalaseState, ProductState
+from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from shared.db import Connection
-from shared.problems import Problem, field_error, problem_response
+from shared.problems import ErrorMapper, Problem, field_error
+from shared.regions import RegionCode
+from shared.types import single_line
 
 router = APIRouter()
 
@@ -60,41 +76,44 @@ READ_ALL = frozenset({Role.CATALOGUE_MANAGER, Role.AUDITOR})
 MAX_QUERY_WORDS = 8
 
 
-@asynccontextmanager
-async def transaction(request: Request) -> AsyncIterator[Connection]:
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
-        yield conn
+def _rule_problem(exc: RuleViolation) -> Problem:
+    """403 for who the vendor is, 409 for the state of things, 422 for what was sent."""
+    if isinstance(exc, NotEligible):
+        status, title = 403, "Forbidden"
+    elif isinstance(exc, StateConflict):
+        status, title = 409, "Conflict"
+    else:
+        status, title = 422, "Unprocessable Content"
+    return Problem(status, title, exc.detail, type_=f"catalog-rule-{exc.rule}", rule=exc.rule)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Catalogue rule violations become problem+json naming the rule that refused the request."""
-
-    @app.exception_handler(RuleViolation)
-    async def _rule(request: Request, exc: RuleViolation) -> JSONResponse:
-        titles = {403: "Forbidden", 409: "Conflict", 422: "Unprocessable Content"}
-        problem = Problem(
-            exc.status,
-            titles.get(exc.status, "Refused"),
-            exc.detail,
-            type_=f"catalog-rule-{exc.rule}",
-            rule=exc.rule,
-        )
-        return problem_response(problem, request)
-
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return problem_response(Problem(404, "Not Found", str(exc)), request)
+ERRORS: Mapping[type[Exception], ErrorMapper] = {
+    RuleViolation: _rule_problem,
+    NotFound: lambda exc: Problem(404, "Not Found", str(exc)),
+    NotOwner: lambda exc: forbidden(str(exc)),
+}
 
 
-# --------------------------------------------------------------------------- storefronts
+def _today(request: Request) -> date:
+    return commands.local_today(request.app.state.settings.timezone)
 
 
 def _can_read_all(principal: Principal | None) -> bool:
     return principal is not None and principal.role in READ_ALL
 
 
+def _sees_everything(principal: Principal | None, product: Product) -> bool:
+    """Manager, auditor and the owning vendor see claims under review; others verified ones."""
+    return _can_read_all(principal) or (
+        principal is not None and principal.is_vendor(product.vendor_id)
+    )
+
+
+# --------------------------------------------------------------------------- storefronts
+
+
 @router.get("/etalase", response_model=list[EtalaseOut], tags=["etalase"])
-async def list_etalase(request: Request, principal: MaybePrincipal) -> list[dict[str, Any]]:
+async def list_etalase(request: Request, principal: MaybePrincipal) -> Any:
     """Storefronts: the open ones for everybody, all of them for the manager and auditor."""
     states = list(EtalaseState) if _can_read_all(principal) else [EtalaseState.OPEN]
     async with request.app.state.pool.acquire() as conn:
@@ -102,69 +121,57 @@ async def list_etalase(request: Request, principal: MaybePrincipal) -> list[dict
 
 
 @router.get("/etalase/{etalase_id}", response_model=EtalaseOut, tags=["etalase"])
-async def get_etalase(
-    request: Request, etalase_id: uuid.UUID, principal: MaybePrincipal
-) -> dict[str, Any]:
+async def get_etalase(request: Request, etalase_id: uuid.UUID, principal: MaybePrincipal) -> Any:
     async with request.app.state.pool.acquire() as conn:
-        row = await store.get_etalase(conn, etalase_id)
-    if row is None or (row["state"] != EtalaseState.OPEN and not _can_read_all(principal)):
+        etalase = await store.get_etalase(conn, etalase_id)
+    if etalase is None or (etalase.state is not EtalaseState.OPEN and not _can_read_all(principal)):
         raise NotFound(f"storefront {etalase_id} does not exist")
-    return row
+    return etalase
 
 
 @router.post("/etalase", response_model=EtalaseOut, status_code=201, tags=["etalase"])
-async def create_etalase(
-    request: Request, body: EtalaseCreate, principal: Manager
-) -> dict[str, Any]:
-    async with transaction(request) as conn:
-        return await commands.create_etalase(
-            conn, request.app.state.outbox, body.model_dump(mode="json"), principal.subject
-        )
+async def create_etalase(request: Request, body: EtalaseCreate, principal: Manager) -> Any:
+    return await commands.create_etalase(
+        request.app.state.pool,
+        request.app.state.outbox,
+        body.model_dump(mode="json"),
+        principal.subject,
+    )
 
 
 @router.patch("/etalase/{etalase_id}", response_model=EtalaseOut, tags=["etalase"])
 async def update_etalase(
     request: Request, etalase_id: uuid.UUID, body: EtalasePatch, principal: Manager
-) -> dict[str, Any]:
+) -> Any:
     changes = body.model_dump(mode="json", exclude_unset=True)
-    async with transaction(request) as conn:
-        return await commands.update_etalase(
-            conn, request.app.state.outbox, etalase_id, changes, principal.subject
-        )
+    return await commands.update_etalase(
+        request.app.state.pool, request.app.state.outbox, etalase_id, changes, principal.subject
+    )
 
 
 @router.post("/etalase/{etalase_id}/open", response_model=EtalaseOut, tags=["etalase"])
-async def open_etalase(
-    request: Request, etalase_id: uuid.UUID, principal: Manager
-) -> dict[str, Any]:
-    async with transaction(request) as conn:
-        return await commands.set_etalase_open(
-            conn, request.app.state.outbox, etalase_id, True, principal.subject
-        )
+async def open_etalase(request: Request, etalase_id: uuid.UUID, principal: Manager) -> Any:
+    return await commands.set_etalase_open(
+        request.app.state.pool, request.app.state.outbox, etalase_id, True, principal.subject
+    )
 
 
 @router.post("/etalase/{etalase_id}/close", response_model=EtalaseOut, tags=["etalase"])
-async def close_etalase(
-    request: Request, etalase_id: uuid.UUID, principal: Manager
-) -> dict[str, Any]:
-    async with transaction(request) as conn:
-        return await commands.set_etalase_open(
-            conn, request.app.state.outbox, etalase_id, False, principal.subject
-        )
+async def close_etalase(request: Request, etalase_id: uuid.UUID, principal: Manager) -> Any:
+    return await commands.set_etalase_open(
+        request.app.state.pool, request.app.state.outbox, etalase_id, False, principal.subject
+    )
 
 
 # --------------------------------------------------------------------------- products
 
 
 @router.post("/products", response_model=ProductOut, status_code=201, tags=["products"])
-async def submit_product(
-    request: Request, body: ProductCreate, principal: Vendor
-) -> dict[str, Any]:
+async def submit_product(request: Request, body: ProductCreate, principal: Vendor) -> Any:
     """A verified vendor offers a product; it is listed after curation."""
-    async with transaction(request) as conn:
-        return await commands.submit_product(
-            conn, request.app.state.outbox, principal, body.model_dump()
-        )
+    return await commands.submit_product(
+        request.app.state.pool, request.app.state.outbox, principal, body.model_dump()
+    )
 
 
 @router.get("/products", response_model=ProductPage, tags=["products"])
@@ -183,7 +190,7 @@ async def list_products(
         if vendor_id is None:
             raise forbidden("the token's vendor_id is not a known vendor")
     async with request.app.state.pool.acquire() as conn:
-        rows = await store.list_products(
+        products = await store.list_products(
             conn,
             vendor_id=vendor_id,
             etalase_id=etalase_id,
@@ -191,29 +198,27 @@ async def list_products(
             after=after,
             limit=limit + 1,
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": str(rows[-1]["id"]) if more else None}
+    more = len(products) > limit
+    products = products[:limit]
+    return {"items": products, "next_cursor": str(products[-1].id) if more else None}
 
 
-@router.get("/products/{product_id}", response_model=ProductOut, tags=["products"])
-async def get_product(
-    request: Request, product_id: uuid.UUID, principal: MaybePrincipal
-) -> dict[str, Any]:
-    """A listed product for everybody; any product for the manager, auditor and its vendor.
+@router.get("/products/{product_id}", response_model=ProductOut | ProductPublic, tags=["products"])
+async def get_product(request: Request, product_id: uuid.UUID, principal: MaybePrincipal) -> Any:
+    """A listed product for everybody (verified claims only); any product, with its claims
+    under review, for the manager, auditor and its vendor.
 
     Whether an unlisted product exists is not revealed to others (404).
     """
     async with request.app.state.pool.acquire() as conn:
-        row = await store.get_product(conn, product_id)
-    visible = row is not None and (
-        row["searchable"]
-        or _can_read_all(principal)
-        or (principal is not None and principal.is_vendor(row["vendor_id"]))
-    )
-    if not visible:
+        product = await store.get_product(conn, product_id)
+    if product is None:
         raise NotFound(f"product {product_id} does not exist")
-    return row  # type: ignore[return-value]
+    if _sees_everything(principal, product):
+        return ProductOut.model_validate(product.model_dump())
+    if product.state is ProductState.LISTED and product.etalase_open:
+        return ProductPublic.model_validate(product.public_view().model_dump())
+    raise NotFound(f"product {product_id} does not exist")
 
 
 @router.get("/products/{product_id}/history", response_model=ProductHistory, tags=["products"])
@@ -222,10 +227,10 @@ async def product_history(
 ) -> dict[str, Any]:
     """Revisions (with their review decisions) and the price history."""
     async with request.app.state.pool.acquire() as conn:
-        row = await store.get_product(conn, product_id)
-        if row is None:
+        product = await store.get_product(conn, product_id)
+        if product is None:
             raise NotFound(f"product {product_id} does not exist")
-        ensure_vendor_owner(principal, row["vendor_id"])
+        commands.ensure_owner(principal, product)
         return {
             "revisions": await store.revisions(conn, product_id),
             "prices": await store.price_history(conn, product_id),
@@ -235,70 +240,95 @@ async def product_history(
 @router.patch("/products/{product_id}", response_model=ProductOut, tags=["products"])
 async def edit_product(
     request: Request, product_id: uuid.UUID, body: ProductPatch, principal: Vendor
-) -> dict[str, Any]:
+) -> Any:
     """Change price or specification: a new revision, reviewed again if the storefront says so."""
     changes = body.model_dump(exclude_unset=True)
-    async with transaction(request) as conn:
-        return await commands.edit_product(
-            conn, request.app.state.outbox, principal, product_id, changes
-        )
+    return await commands.edit_product(
+        request.app.state.pool, request.app.state.outbox, principal, product_id, changes
+    )
 
 
 @router.post("/products/{product_id}/approve", response_model=ProductOut, tags=["curation"])
 async def approve_product(
-    request: Request, product_id: uuid.UUID, principal: Manager
-) -> dict[str, Any]:
-    """List (tayang) a submitted product, or make a listed product's pending change live."""
-    async with transaction(request) as conn:
-        return await commands.review_product(
-            conn, request.app.state.outbox, principal, product_id, approve=True, reasons=[]
-        )
+    request: Request,
+    product_id: uuid.UUID,
+    principal: Manager,
+    body: Annotated[Approval | None, Body()] = None,
+) -> Any:
+    """List (tayang) a submitted product, or make a listed product's pending change live.
+
+    Claims (TKDN, BMP, PDN, SNI) stay pending unless `claims` decides them here or later.
+    """
+    return await commands.review_product(
+        request.app.state.pool,
+        request.app.state.outbox,
+        principal,
+        product_id,
+        approve=True,
+        claims=body.claims.decided() if body else None,
+        today=_today(request),
+    )
 
 
 @router.post("/products/{product_id}/reject", response_model=ProductOut, tags=["curation"])
 async def reject_product(
     request: Request, product_id: uuid.UUID, body: Reasons, principal: Manager
-) -> dict[str, Any]:
+) -> Any:
     """Reject a submitted product, or a listed product's pending change, with reasons."""
-    async with transaction(request) as conn:
-        return await commands.review_product(
-            conn,
-            request.app.state.outbox,
-            principal,
-            product_id,
-            approve=False,
-            reasons=body.reasons,
-        )
+    return await commands.review_product(
+        request.app.state.pool,
+        request.app.state.outbox,
+        principal,
+        product_id,
+        approve=False,
+        reasons=body.reasons,
+        today=_today(request),
+    )
+
+
+@router.post("/products/{product_id}/claims", response_model=ProductOut, tags=["curation"])
+async def review_claims(
+    request: Request, product_id: uuid.UUID, body: ClaimReview, principal: Manager
+) -> Any:
+    """Verify, refuse or postpone (pending) the product's TKDN, BMP, PDN and SNI claims."""
+    return await commands.review_claims(
+        request.app.state.pool,
+        request.app.state.outbox,
+        principal,
+        product_id,
+        body.decided(),
+        body.reason,
+        _today(request),
+    )
 
 
 @router.post("/products/{product_id}/take-down", response_model=ProductOut, tags=["curation"])
 async def take_down_product(
     request: Request, product_id: uuid.UUID, body: TakeDown, principal: ManagerOrVendor
-) -> dict[str, Any]:
+) -> Any:
     """Turun tayang, by the manager or by the product's own vendor."""
-    async with transaction(request) as conn:
-        return await commands.take_down_product(
-            conn, request.app.state.outbox, principal, product_id, body.reason
-        )
+    return await commands.take_down_product(
+        request.app.state.pool, request.app.state.outbox, principal, product_id, body.reason
+    )
 
 
 @router.post("/products/{product_id}/relist", response_model=ProductOut, tags=["curation"])
 async def relist_product(
     request: Request, product_id: uuid.UUID, principal: ManagerOrVendor
-) -> dict[str, Any]:
+) -> Any:
     """Send a taken-down or rejected product back to review."""
-    async with transaction(request) as conn:
-        return await commands.relist_product(conn, request.app.state.outbox, principal, product_id)
+    return await commands.relist_product(
+        request.app.state.pool, request.app.state.outbox, principal, product_id
+    )
 
 
 @router.put("/products/{product_id}/stock", response_model=ProductOut, tags=["stock"])
 async def set_stock(
     request: Request, product_id: uuid.UUID, body: StockSet, principal: Vendor
-) -> dict[str, Any]:
-    async with transaction(request) as conn:
-        return await stock.set_stock(
-            conn, request.app.state.outbox, principal, product_id, body.stock
-        )
+) -> Any:
+    return await stock.set_stock(
+        request.app.state.pool, request.app.state.outbox, principal, product_id, body.stock
+    )
 
 
 # --------------------------------------------------------------------------- search
@@ -308,10 +338,10 @@ async def _with_collection(conn: Connection, query: SearchQuery, code: str) -> S
     if query.etalase_id is None:
         raise field_error("collection", "a collection belongs to a storefront: give etalase_id")
     etalase = await store.get_etalase(conn, query.etalase_id)
-    found = [c for c in (etalase or {}).get("collections", []) if c["code"] == code]
+    found = [c for c in (etalase.collections if etalase else []) if c.code == code]
     if not found:
         raise field_error("collection", f"the storefront has no collection {code}")
-    return apply_collection(query, CuratedCollection.model_validate(found[0]))
+    return apply_collection(query, found[0])
 
 
 @router.get(
@@ -324,9 +354,9 @@ async def search(
     request: Request,
     q: Annotated[str | None, Query(min_length=2, max_length=200)] = None,
     etalase_id: uuid.UUID | None = None,
-    category: str | None = None,
+    category: Annotated[Code | None, Query()] = None,
     collection: Annotated[
-        str | None, Query(description="a curated collection code; needs etalase_id")
+        Code | None, Query(description="a curated collection code; needs etalase_id")
     ] = None,
     pdn: bool | None = None,
     min_tkdn_bmp: Annotated[float | None, Query(ge=0, le=200)] = None,
@@ -334,16 +364,26 @@ async def search(
     max_price: Annotated[int | None, Query(ge=0, le=MAX_RUPIAH)] = None,
     umkm_koperasi: bool | None = None,
     local_vendor: bool | None = None,
-    region: str | None = None,
+    region: Annotated[
+        RegionCode | None,
+        Query(description="delivers there: to this region or to one that contains it"),
+    ] = None,
     in_stock: bool | None = None,
     sort: Sort = Sort.RELEVANCE,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
-    """Public search over listed products of open storefronts; no token needed."""
-    words = search_words(q)
-    if q is not None and not 0 < len(words) <= MAX_QUERY_WORDS:
-        raise field_error("q", f"give 1 to {MAX_QUERY_WORDS} words of letters or digits")
+    """Public search over listed products of open storefronts; no token needed.
+
+    Only verified claims are shown and filtered on.
+    """
+    if q is not None:
+        try:
+            single_line(q)
+        except ValueError as exc:
+            raise field_error("q", str(exc)) from None
+        if not 0 < len(search_words(q)) <= MAX_QUERY_WORDS:
+            raise field_error("q", f"give 1 to {MAX_QUERY_WORDS} words of letters or digits")
     query = SearchQuery(
         text=(q.strip() or None) if q else None,
         etalase_id=etalase_id,
@@ -363,14 +403,17 @@ async def search(
         if collection is not None:
             query = await _with_collection(conn, query, collection)
         if cursor is not None:
-            query = decode_cursor(query, cursor)
-        rows = await store.search_products(conn, query)
-    more = len(rows) > limit
-    rows = rows[:limit]
+            query = decode_cursor(cursor, partial(continue_after, query))
+        hits = await store.search_products(conn, query)
+    more = len(hits) > limit
+    hits = hits[:limit]
     next_cursor = None
     if more:
-        last = rows[-1]
-        next_cursor = encode_cursor(query, last["sort_key"] or 0, last["id"])
-    for row in rows:
-        row["score"] = row["sort_key"] if query.text and sort is Sort.RELEVANCE else None
-    return {"items": rows, "next_cursor": next_cursor}
+        last, key = hits[-1]
+        next_cursor = encode_cursor(cursor_parts(query, key or 0, last.id))
+    scored = query.text is not None and sort is Sort.RELEVANCE
+    items = [
+        {**product.public_view().model_dump(), "score": key if scored else None}
+        for product, key in hits
+    ]
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,147 +1,142 @@
-"""Catalogue use cases: each runs in the caller's transaction and writes its events to the outbox.
+"""Catalogue use cases: each is one unit of work (state change + outbox rows).
 
-The caller opens the transaction (`async with conn.transaction()`); every command locks the
-aggregate row it changes before it writes that aggregate's events.
+Every command takes `db`, a pool or the caller's connection, and runs inside
+`shared.db.unit_of_work(db)`: on a pool it is its own transaction, inside a handler or a saga it
+joins theirs. Every command locks the aggregate row it changes before it writes that aggregate's
+events. Commands raise the domain errors of `domain.py` and nothing that speaks HTTP.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from services.catalog import domain, store
-from services.catalog.domain import EtalaseRules, RuleViolation, VendorProfile
-from shared.auth import Principal, Role, ensure_vendor_owner
+from services.catalog.domain import (
+    Etalase,
+    NotFound,
+    NotOwner,
+    Product,
+    RuleViolation,
+    StateConflict,
+)
+from shared.auth import Principal, Role
 from shared.contracts.catalog import (
     CategoryNode,
+    ClaimStatus,
     CuratedCollection,
     EtalaseClosed,
     EtalaseCreated,
     EtalaseEvent,
     EtalaseOpened,
+    EtalaseSnapshot,
     EtalaseState,
     EtalaseUpdated,
+    ProductClaimsReviewed,
     ProductEvent,
     ProductListed,
     ProductPriceChanged,
     ProductRejected,
+    ProductSnapshot,
     ProductState,
     ProductSubmitted,
     ProductTakenDown,
     ProductUpdated,
     TakenDownBy,
-    VendorType,
 )
-from shared.db import Connection
+from shared.db import Connection, unit_of_work
 from shared.outbox import Outbox
 
-
-class NotFound(Exception):
-    """The storefront or product does not exist (or is not visible to the caller)."""
+Db = asyncpg.Pool | Connection
+# Who lapses a TKDN claim whose certificate ran out: the daily check, not a person.
+TKDN_EXPIRY_ACTOR = "system:tkdn-expiry"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def local_today(timezone: str) -> date:
+    """Today in the city's calendar: certificates are valid up to and including their date."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
 # --------------------------------------------------------------------------- storefronts
-
-
-def etalase_rules(row: Mapping[str, Any]) -> EtalaseRules:
-    tree = [CategoryNode.model_validate(n) for n in row["categories"]]
-    return EtalaseRules(
-        state=EtalaseState(row["state"]),
-        vendor_types=frozenset(VendorType(t) for t in row["vendor_types"]),
-        kbli=frozenset(row["kbli"]),
-        only_local=row["only_local"],
-        only_umk_koperasi=row["only_umk_koperasi"],
-        price_ceiling=row["price_ceiling"],
-        category_paths=domain.category_paths(tree),
-    )
 
 
 def _validate_etalase(values: Mapping[str, Any]) -> None:
     if "categories" in values:
-        domain.category_paths(CategoryNode.model_validate(n) for n in values["categories"])
+        domain.category_index(CategoryNode.model_validate(n) for n in values["categories"])
     if "collections" in values:
         domain.check_collections(CuratedCollection.model_validate(c) for c in values["collections"])
 
 
 def _etalase_event(
-    cls: type[EtalaseEvent], row: Mapping[str, Any], actor: str, **extra: Any
+    cls: type[EtalaseEvent], etalase: Etalase, actor: str, **extra: Any
 ) -> EtalaseEvent:
-    fields = {k: row[k] for k in cls.model_fields if k in row}
-    return cls(
-        **fields,
-        etalase_id=row["id"],
-        occurred_at=_now(),
-        changed_by=actor,
-        **extra,
-    )
+    snapshot = {f: getattr(etalase, f) for f in EtalaseSnapshot.model_fields}
+    return cls(**snapshot, etalase_id=etalase.id, occurred_at=_now(), changed_by=actor, **extra)
 
 
-async def create_etalase(
-    conn: Connection, outbox: Outbox, values: Mapping[str, Any], actor: str
-) -> dict[str, Any]:
+async def create_etalase(db: Db, outbox: Outbox, values: Mapping[str, Any], actor: str) -> Etalase:
     """A new storefront, as a draft: the manager opens it when its rules are complete."""
     _validate_etalase(values)
-    try:
-        row = await store.insert_etalase(
-            conn, uuid.uuid4(), {**values, "state": EtalaseState.DRAFT}
-        )
-    except asyncpg.UniqueViolationError:
-        raise RuleViolation(
-            "code_unique", f"a storefront with code {values['code']} exists", status=409
-        ) from None
-    await outbox.add(conn, _etalase_event(EtalaseCreated, row, actor))
-    return row
+    async with unit_of_work(db) as conn:
+        try:
+            etalase = await store.insert_etalase(
+                conn, uuid.uuid4(), {**values, "state": EtalaseState.DRAFT}
+            )
+        except asyncpg.UniqueViolationError:
+            raise StateConflict(
+                "code_unique", f"a storefront with code {values['code']} exists"
+            ) from None
+        await outbox.add(conn, _etalase_event(EtalaseCreated, etalase, actor))
+        return etalase
 
 
-async def _locked_etalase(conn: Connection, etalase_id: uuid.UUID) -> dict[str, Any]:
-    row = await store.lock_etalase(conn, etalase_id)
-    if row is None:
+async def _locked_etalase(conn: Connection, etalase_id: uuid.UUID) -> Etalase:
+    etalase = await store.lock_etalase(conn, etalase_id)
+    if etalase is None:
         raise NotFound(f"storefront {etalase_id} does not exist")
-    return row
+    return etalase
 
 
 async def update_etalase(
-    conn: Connection,
-    outbox: Outbox,
-    etalase_id: uuid.UUID,
-    requested: Mapping[str, Any],
-    actor: str,
-) -> dict[str, Any]:
+    db: Db, outbox: Outbox, etalase_id: uuid.UUID, requested: Mapping[str, Any], actor: str
+) -> Etalase:
     """Change definition or rules; products already listed keep their place (see docs)."""
-    row = await _locked_etalase(conn, etalase_id)
-    changes = {k: v for k, v in requested.items() if row[k] != v}
-    if not changes:
-        raise RuleViolation("no_change", "the request changes nothing")
-    _validate_etalase(changes)
-    row = await store.update_etalase(conn, etalase_id, changes)
-    await outbox.add(
-        conn, _etalase_event(EtalaseUpdated, row, actor, changed_fields=sorted(changes))
-    )
-    return row
+    async with unit_of_work(db) as conn:
+        current = (await _locked_etalase(conn, etalase_id)).model_dump(mode="json")
+        changes = {k: v for k, v in requested.items() if current[k] != v}
+        if not changes:
+            raise RuleViolation("no_change", "the request changes nothing")
+        _validate_etalase(changes)
+        etalase = await store.update_etalase(conn, etalase_id, changes)
+        await outbox.add(
+            conn, _etalase_event(EtalaseUpdated, etalase, actor, changed_fields=sorted(changes))
+        )
+        return etalase
 
 
 async def set_etalase_open(
-    conn: Connection, outbox: Outbox, etalase_id: uuid.UUID, is_open: bool, actor: str
-) -> dict[str, Any]:
+    db: Db, outbox: Outbox, etalase_id: uuid.UUID, is_open: bool, actor: str
+) -> Etalase:
     """Open (from draft or closed) or close (from open) a storefront."""
-    row = await _locked_etalase(conn, etalase_id)
-    state = EtalaseState(row["state"])
-    if is_open == (state is EtalaseState.OPEN):
-        raise RuleViolation("state", f"the storefront is already {state}", status=409)
-    target = EtalaseState.OPEN if is_open else EtalaseState.CLOSED
-    row = await store.update_etalase(conn, etalase_id, {"state": target})
-    await store.set_etalase_products_open(conn, etalase_id, is_open)
-    event = EtalaseOpened if is_open else EtalaseClosed
-    await outbox.add(conn, _etalase_event(event, row, actor))
-    return row
+    async with unit_of_work(db) as conn:
+        etalase = await _locked_etalase(conn, etalase_id)
+        if is_open == (etalase.state is EtalaseState.OPEN):
+            raise StateConflict("state", f"the storefront is already {etalase.state}")
+        target = EtalaseState.OPEN if is_open else EtalaseState.CLOSED
+        etalase = await store.update_etalase(conn, etalase_id, {"state": target})
+        await store.set_etalase_products_open(conn, etalase_id, is_open)
+        event = EtalaseOpened if is_open else EtalaseClosed
+        await outbox.add(conn, _etalase_event(event, etalase, actor))
+        return etalase
 
 
 # --------------------------------------------------------------------------- products
@@ -155,311 +150,394 @@ def principal_vendor_id(principal: Principal) -> uuid.UUID | None:
         return None
 
 
-def vendor_profile(row: Mapping[str, Any] | None) -> VendorProfile | None:
-    if row is None:
-        return None
-    return VendorProfile(
-        state=row["state"],
-        kbli=frozenset(row["kbli"]),
-        is_umk=row["is_umk"],
-        is_koperasi=row["is_koperasi"],
-        is_local=row["is_local"],
-    )
+def ensure_owner(principal: Principal, product: Product) -> None:
+    """A vendor acts only on its own products; other roles are checked by the API's roles."""
+    if principal.role is Role.VENDOR and not principal.is_vendor(product.vendor_id):
+        raise NotOwner("a vendor may act only on its own products")
 
 
-def _product_event(cls: type[ProductEvent], row: Mapping[str, Any], **extra: Any) -> ProductEvent:
-    fields = {k: row[k] for k in cls.model_fields if k in row and k not in extra}
-    return cls(**fields, product_id=row["id"], occurred_at=_now(), **extra)
+def product_event(cls: type[ProductEvent], product: Product, **extra: Any) -> ProductEvent:
+    snapshot = {f: getattr(product, f) for f in ProductSnapshot.model_fields}
+    return cls(**snapshot, product_id=product.id, occurred_at=_now(), **extra)
 
 
-async def locked_product(
-    conn: Connection, product_id: uuid.UUID, principal: Principal
-) -> dict[str, Any]:
-    row = await store.lock_product(conn, product_id)
-    if row is None:
+async def locked_product(conn: Connection, product_id: uuid.UUID, principal: Principal) -> Product:
+    product = await store.lock_product(conn, product_id)
+    if product is None:
         raise NotFound(f"product {product_id} does not exist")
-    ensure_vendor_owner(principal, row["vendor_id"])
-    return row
+    ensure_owner(principal, product)
+    return product
 
 
 async def record_change(
     conn: Connection,
     outbox: Outbox,
-    row: Mapping[str, Any],
+    product_id: uuid.UUID,
     changes: Mapping[str, Any],
     event: type[ProductEvent],
     **extra: Any,
-) -> dict[str, Any]:
+) -> Product:
     """One update, one version, one event."""
-    updated = await store.update_product(conn, row["id"], changes)
-    await outbox.add(conn, _product_event(event, updated, **extra))
-    return updated
+    product = await store.update_product(conn, product_id, changes)
+    await outbox.add(conn, product_event(event, product, **extra))
+    return product
+
+
+def _values_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Revision rows keep the submitted values as JSON."""
+    return {
+        k: v.isoformat() if isinstance(v, date) else str(v) if isinstance(v, uuid.UUID) else v
+        for k, v in values.items()
+    }
+
+
+def _pending_claims(changes: Mapping[str, Any]) -> dict[str, ClaimStatus]:
+    """A claim whose backing fields change goes back to review."""
+    return {f"{c}_status": ClaimStatus.PENDING for c in domain.claims_touched(changes)}
 
 
 async def submit_product(
-    conn: Connection, outbox: Outbox, principal: Principal, values: Mapping[str, Any]
-) -> dict[str, Any]:
+    db: Db, outbox: Outbox, principal: Principal, values: Mapping[str, Any]
+) -> Product:
     """A vendor offers a product in an open storefront whose rules it meets; it awaits review."""
-    etalase = await store.lock_etalase(conn, values["etalase_id"], shared=True)
-    if etalase is None:
-        raise RuleViolation("etalase", f"storefront {values['etalase_id']} does not exist")
-    rules = etalase_rules(etalase)
-    vendor_id = principal_vendor_id(principal)
-    vendor = await store.get_vendor(conn, vendor_id) if vendor_id else None
-    domain.check_vendor_eligible(rules, vendor_profile(vendor))
-    assert vendor is not None
-    path = domain.check_offer(
-        rules,
-        vendor_type=VendorType(values["vendor_type"]),
-        category_code=values["category_code"],
-        price=values["price"],
-        regional_prices=values["regional_prices"],
-    )
-    product_id = uuid.uuid4()
-    await store.insert_product(
-        conn,
-        product_id,
-        {
-            **values,
-            "vendor_id": vendor["vendor_id"],
-            "category_path": path,
-            "tkdn_verified": False,
-            "state": domain.submit(None, None),
-            "taken_down_by": None,
-            "state_reasons": [],
-            "revision": 1,
-            "etalase_open": True,
-            "vendor_is_umk": vendor["is_umk"],
-            "vendor_is_koperasi": vendor["is_koperasi"],
-            "vendor_is_local": vendor["is_local"],
-            "search_words": domain.search_words(
-                values["name"], values["brand"], *values["specification"].values()
-            ),
-        },
-    )
-    await store.insert_revision(
-        conn, product_id, 1, values_json(values), "applied", principal.subject
-    )
-    await store.record_price(conn, product_id, 1, values["price"], values["regional_prices"])
-    row = await store.get_product(conn, product_id)
-    assert row is not None
-    return await record_change(conn, outbox, row, {}, ProductSubmitted)
-
-
-def values_json(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Revision rows keep the submitted values as JSON."""
-    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()}
+    domain.check_claims(values)
+    async with unit_of_work(db) as conn:
+        etalase = await store.lock_etalase(conn, values["etalase_id"], shared=True)
+        if etalase is None:
+            raise RuleViolation("etalase", f"storefront {values['etalase_id']} does not exist")
+        vendor_id = principal_vendor_id(principal)
+        vendor = domain.check_vendor_eligible(
+            etalase, await store.get_vendor(conn, vendor_id) if vendor_id else None
+        )
+        path = domain.check_offer(
+            etalase,
+            vendor,
+            vendor_type=values["vendor_type"],
+            category_code=values["category_code"],
+            price=values["price"],
+            regional_prices=values["regional_prices"],
+            tax_percent=values["tax_percent"],
+        )
+        product_id = uuid.uuid4()
+        await store.insert_product(
+            conn,
+            product_id,
+            {
+                **values,
+                "vendor_id": vendor.vendor_id,
+                "category_path": path,
+                "state": domain.submit(None, None),
+                "taken_down_by": None,
+                "state_reasons": [],
+                "revision": 1,
+                "etalase_open": True,
+                "vendor_is_umk": vendor.is_umk,
+                "vendor_is_koperasi": vendor.is_koperasi,
+                "vendor_is_local": vendor.is_local,
+                "search_words": domain.product_search_words(
+                    values["name"], values["brand"], values["specification"]
+                ),
+                "search_version": domain.SEARCH_VERSION,
+                **{f"{c}_status": ClaimStatus.PENDING for c in domain.CLAIMS},
+            },
+        )
+        await store.insert_revision(
+            conn, product_id, 1, _values_json(values), "applied", principal.subject
+        )
+        await store.record_price(conn, product_id, 1, values["price"], values["regional_prices"])
+        return await record_change(conn, outbox, product_id, {}, ProductSubmitted)
 
 
 async def _apply_changes(
-    conn: Connection,
-    outbox: Outbox,
-    row: dict[str, Any],
-    decision: domain.ChangeDecision,
-    revision: int,
-    *,
-    reviewed: bool,
-) -> dict[str, Any]:
+    conn: Connection, outbox: Outbox, product: Product, changes: Mapping[str, Any], revision: int
+) -> Product:
     """Make a revision live: a price change and a specification change are separate events."""
-    changes = dict(decision.changes)
-    if domain.TKDN_FIELDS & changes.keys():
-        changes["tkdn_verified"] = reviewed and (
-            changes.get("tkdn", row["tkdn"]) is not None
-            or changes.get("bmp", row["bmp"]) is not None
-        )
-    if domain.SEARCH_FIELDS & changes.keys():
-        merged = {**row, **changes}
-        changes["search_words"] = domain.search_words(
-            merged["name"], merged["brand"], *merged["specification"].values()
-        )
-    price_changes = decision.price_changes
-    other = {k: v for k, v in changes.items() if k not in price_changes}
-    if price_changes:
-        new = {**row, **price_changes}
-        await store.record_price(conn, row["id"], revision, new["price"], new["regional_prices"])
-        row = await record_change(
+    prices, other = domain.split_prices(changes)
+    if prices:
+        new = product.model_copy(update=prices)
+        await store.record_price(conn, product.id, revision, new.price, new.regional_prices)
+        product = await record_change(
             conn,
             outbox,
-            row,
-            {**price_changes, "revision": revision},
+            product.id,
+            {**prices, "revision": revision},
             ProductPriceChanged,
-            previous_price=row["price"],
-            previous_regional_prices=row["regional_prices"],
+            previous_price=product.price,
+            previous_regional_prices=product.regional_prices,
         )
     if other:
-        row = await record_change(
+        derived: dict[str, Any] = _pending_claims(other)
+        if domain.SEARCH_FIELDS & other.keys():
+            merged = product.model_copy(update=other)
+            derived["search_words"] = domain.product_search_words(
+                merged.name, merged.brand, merged.specification
+            )
+            derived["search_version"] = domain.SEARCH_VERSION
+        product = await record_change(
             conn,
             outbox,
-            row,
-            {**other, "revision": revision},
+            product.id,
+            {**other, **derived, "revision": revision},
             ProductUpdated,
-            changed_fields=sorted(decision.other_changes),
+            changed_fields=sorted(other),
         )
-    return row
+    return product
 
 
 async def edit_product(
-    conn: Connection,
+    db: Db,
     outbox: Outbox,
     principal: Principal,
     product_id: uuid.UUID,
     requested: Mapping[str, Any],
-) -> dict[str, Any]:
+) -> Product:
     """The vendor changes price or specification; each edit is a new revision.
 
     A listed product's edit waits for review when the storefront asks for it; otherwise it goes
-    live at once (and a TKDN claim it touches is unverified again).
+    live at once, and every claim it touches is pending review again.
     """
-    row = await locked_product(conn, product_id, principal)
-    state = ProductState(row["state"])
-    taken_down_by = TakenDownBy(row["taken_down_by"]) if row["taken_down_by"] else None
-    etalase = await store.get_etalase(conn, row["etalase_id"])
-    assert etalase is not None
-    decision = domain.decide_change(
-        state,
-        taken_down_by,
-        row,
-        requested,
-        recurate_changes=etalase["recurate_changes"],
-        has_pending_change=row["pending_revision"] is not None,
-    )
-    merged = {**row, **decision.changes}
-    domain.check_price_ceiling(etalase_rules(etalase), merged["price"], merged["regional_prices"])
-    domain.check_tkdn_claim(merged["tkdn"], merged["bmp"], merged["tkdn_certificate"])
-    revision = await store.next_revision(conn, product_id)
-    status = "applied" if decision.apply_now else "pending"
-    await store.insert_revision(
-        conn, product_id, revision, decision.changes, status, principal.subject
-    )
-    if not decision.apply_now:
-        return await record_change(
-            conn, outbox, row, {}, ProductSubmitted, change_revision=revision
+    async with unit_of_work(db) as conn:
+        product = await locked_product(conn, product_id, principal)
+        etalase = await store.get_etalase(conn, product.etalase_id)
+        assert etalase is not None
+        decision = domain.decide_change(
+            product, requested, recurate_changes=etalase.recurate_changes
         )
-    row = await _apply_changes(conn, outbox, row, decision, revision, reviewed=False)
-    if decision.resubmit:
-        row = await record_change(
-            conn,
-            outbox,
-            row,
-            {"state": ProductState.SUBMITTED, "state_reasons": []},
-            ProductSubmitted,
+        merged = product.model_copy(update=decision.changes)
+        domain.check_price_ceiling(etalase, merged.price, merged.regional_prices)
+        domain.check_claims(merged.model_dump())
+        if "tax_percent" in decision.changes:
+            vendor = await store.get_vendor(conn, product.vendor_id)
+            assert vendor is not None
+            domain.check_tax(vendor, merged.tax_percent)
+        revision = await store.next_revision(conn, product_id)
+        status = "applied" if decision.apply_now else "pending"
+        await store.insert_revision(
+            conn, product_id, revision, _values_json(decision.changes), status, principal.subject
         )
-    return row
+        if not decision.apply_now:
+            return await record_change(
+                conn, outbox, product_id, {}, ProductSubmitted, change_revision=revision
+            )
+        product = await _apply_changes(conn, outbox, product, decision.changes, revision)
+        if decision.resubmit:
+            product = await record_change(
+                conn,
+                outbox,
+                product_id,
+                {"state": ProductState.SUBMITTED, "state_reasons": []},
+                ProductSubmitted,
+            )
+        return product
 
 
 async def review_product(
-    conn: Connection,
+    db: Db,
     outbox: Outbox,
     principal: Principal,
     product_id: uuid.UUID,
     *,
     approve: bool,
-    reasons: Sequence[str],
-) -> dict[str, Any]:
-    """Curation (kurasi): list or reject a submitted product, or decide a pending change."""
-    row = await locked_product(conn, product_id, principal)
-    state = ProductState(row["state"])
-    pending = row["pending_revision"]
-    target = domain.curate(state, approve, pending is not None)
-    if state is ProductState.LISTED:
-        change = await store.pending_revision(conn, product_id)
-        assert change is not None
-        status = "applied" if approve else "rejected"
-        await store.decide_revision(conn, product_id, pending, status, reasons, principal.subject)
-        if not approve:
+    reasons: Sequence[str] = (),
+    claims: Mapping[str, ClaimStatus] | None = None,
+    today: date,
+) -> Product:
+    """Curation (kurasi): list or reject a submitted product, or decide a pending change.
+
+    An approval may decide claims in the same step (`claims`); claims left out stay as they are,
+    so a product can be listed while a claim is refused or still pending.
+    """
+    async with unit_of_work(db) as conn:
+        product = await locked_product(conn, product_id, principal)
+        pending = product.pending_revision
+        target = domain.curate(product.state, approve, pending is not None)
+        if product.state is ProductState.LISTED:
+            assert pending is not None
+            change = await store.pending_revision(conn, product_id)
+            assert change is not None
+            status = "applied" if approve else "rejected"
+            await store.decide_revision(
+                conn, product_id, pending, status, reasons, principal.subject
+            )
+            if not approve:
+                return await record_change(
+                    conn,
+                    outbox,
+                    product_id,
+                    {},
+                    ProductRejected,
+                    reasons=list(reasons),
+                    rejected_by=principal.subject,
+                    change_revision=pending,
+                )
+            # The stored JSON is read back through the product model: dates become dates.
+            typed = Product.model_validate({**product.model_dump(), **change["changes"]})
+            changes = {k: getattr(typed, k) for k in change["changes"]}
+            product = await _apply_changes(conn, outbox, product, changes, pending)
+        elif not approve:
             return await record_change(
                 conn,
                 outbox,
-                row,
-                {},
+                product_id,
+                {"state": target, "state_reasons": list(reasons)},
                 ProductRejected,
                 reasons=list(reasons),
                 rejected_by=principal.subject,
-                change_revision=pending,
             )
-        decision = domain.ChangeDecision(change["changes"], apply_now=True, resubmit=False)
-        return await _apply_changes(conn, outbox, row, decision, pending, reviewed=True)
-    if not approve:
-        return await record_change(
-            conn,
-            outbox,
-            row,
-            {"state": target, "state_reasons": list(reasons)},
-            ProductRejected,
-            reasons=list(reasons),
-            rejected_by=principal.subject,
-        )
-    vendor = vendor_profile(await store.get_vendor(conn, row["vendor_id"]))
-    if vendor is None or not vendor.may_sell:
-        raise RuleViolation("vendor_verified", "the vendor may not sell at the moment", status=409)
-    verified = row["tkdn"] is not None or row["bmp"] is not None
-    return await record_change(
-        conn,
-        outbox,
-        row,
-        {"state": target, "state_reasons": [], "taken_down_by": None, "tkdn_verified": verified},
-        ProductListed,
-        listed_by=principal.subject,
-    )
+        else:
+            vendor = await store.get_vendor(conn, product.vendor_id)
+            if vendor is None or not vendor.may_sell:
+                raise StateConflict("vendor_verified", "the vendor may not sell at the moment")
+            product = await record_change(
+                conn,
+                outbox,
+                product_id,
+                {"state": target, "state_reasons": [], "taken_down_by": None},
+                ProductListed,
+                listed_by=principal.subject,
+            )
+        if claims:
+            product = await _decide_claims(
+                conn, outbox, product, claims, principal.subject, None, today
+            )
+        return product
 
 
-async def take_down_product(
+async def _decide_claims(
     conn: Connection,
     outbox: Outbox,
-    principal: Principal,
-    product_id: uuid.UUID,
-    reason: str,
-) -> dict[str, Any]:
-    """Turun tayang by the manager or by the owning vendor."""
-    row = await locked_product(conn, product_id, principal)
-    target = domain.take_down(ProductState(row["state"]))
-    by = TakenDownBy.VENDOR if principal.role is Role.VENDOR else TakenDownBy.MANAGER
-    if row["pending_revision"] is not None:
-        # Edits of a product that is down apply directly and relisting reviews everything, so
-        # a change still waiting would only block the vendor later.
-        await store.decide_revision(
-            conn,
-            product_id,
-            row["pending_revision"],
-            "withdrawn",
-            [f"withdrawn: taken down ({reason})"],
-            principal.subject,
-        )
+    product: Product,
+    decisions: Mapping[str, ClaimStatus],
+    actor: str,
+    reason: str | None,
+    today: date,
+) -> Product:
+    changed = domain.review_claims(product, decisions, today)
+    if not changed:
+        return product
     return await record_change(
         conn,
         outbox,
-        row,
-        {"state": target, "taken_down_by": by, "state_reasons": [reason]},
-        ProductTakenDown,
-        taken_down_by=by,
+        product.id,
+        {f"{claim}_status": status for claim, status in changed.items()},
+        ProductClaimsReviewed,
+        changed_claims=sorted(changed),
+        changed_by=actor,
         reason=reason,
     )
 
 
+async def review_claims(
+    db: Db,
+    outbox: Outbox,
+    principal: Principal,
+    product_id: uuid.UUID,
+    decisions: Mapping[str, ClaimStatus],
+    reason: str | None,
+    today: date,
+) -> Product:
+    """The manager verifies, refuses or postpones a product's claims (TKDN, BMP, PDN, SNI) one by
+    one, in any state of the product."""
+    async with unit_of_work(db) as conn:
+        product = await locked_product(conn, product_id, principal)
+        changed = await _decide_claims(
+            conn, outbox, product, decisions, principal.subject, reason, today
+        )
+        if changed is product:
+            raise RuleViolation("no_change", "the request changes nothing")
+        return changed
+
+
+async def lapse_tkdn_claims(db: Db, outbox: Outbox, today: date, batch: int = 200) -> int:
+    """Verified TKDN claims whose certificate ended before `today` expire (and BMP and the PDN
+    it implied stop counting with them). Returns how many products lapsed."""
+    async with unit_of_work(db) as conn:
+        ids = await store.lock_lapsed_tkdn(conn, today, batch)
+        lapsed = 0
+        for product in (await store.lock_products(conn, ids)).values():
+            valid_until = product.tkdn_valid_until
+            if product.tkdn_status is not ClaimStatus.VERIFIED or not valid_until:
+                continue
+            await record_change(
+                conn,
+                outbox,
+                product.id,
+                {"tkdn_status": ClaimStatus.EXPIRED},
+                ProductClaimsReviewed,
+                changed_claims=["tkdn"],
+                changed_by=TKDN_EXPIRY_ACTOR,
+                reason=f"TKDN certificate valid until {valid_until.isoformat()}",
+            )
+            lapsed += 1
+        return lapsed
+
+
+async def reindex_search(db: Db, batch: int = 500) -> int:
+    """Re-index products whose search words were computed by an older rule; returns how many."""
+    total = 0
+    while True:
+        async with unit_of_work(db) as conn:
+            done = await store.reindex_search_words(conn, domain.SEARCH_VERSION, batch)
+        total += done
+        if done < batch:
+            return total
+
+
+async def take_down_product(
+    db: Db, outbox: Outbox, principal: Principal, product_id: uuid.UUID, reason: str
+) -> Product:
+    """Turun tayang by the manager or by the owning vendor."""
+    async with unit_of_work(db) as conn:
+        product = await locked_product(conn, product_id, principal)
+        target = domain.take_down(product.state)
+        by = TakenDownBy.VENDOR if principal.role is Role.VENDOR else TakenDownBy.MANAGER
+        if product.pending_revision is not None:
+            # Edits of a product that is down apply directly and relisting reviews everything,
+            # so a change still waiting would only block the vendor later.
+            await store.decide_revision(
+                conn,
+                product_id,
+                product.pending_revision,
+                "withdrawn",
+                [f"withdrawn: taken down ({reason})"],
+                principal.subject,
+            )
+        return await record_change(
+            conn,
+            outbox,
+            product_id,
+            {"state": target, "taken_down_by": by, "state_reasons": [reason]},
+            ProductTakenDown,
+            taken_down_by=by,
+            reason=reason,
+        )
+
+
 async def relist_product(
-    conn: Connection, outbox: Outbox, principal: Principal, product_id: uuid.UUID
-) -> dict[str, Any]:
+    db: Db, outbox: Outbox, principal: Principal, product_id: uuid.UUID
+) -> Product:
     """A taken-down or rejected product goes back through review, under today's rules."""
-    row = await locked_product(conn, product_id, principal)
-    taken_down_by = TakenDownBy(row["taken_down_by"]) if row["taken_down_by"] else None
-    target = domain.submit(ProductState(row["state"]), taken_down_by)
-    etalase = await store.get_etalase(conn, row["etalase_id"])
-    assert etalase is not None
-    rules = etalase_rules(etalase)
-    domain.check_vendor_eligible(
-        rules, vendor_profile(await store.get_vendor(conn, row["vendor_id"]))
-    )
-    domain.check_offer(
-        rules,
-        vendor_type=VendorType(row["vendor_type"]),
-        category_code=row["category_code"],
-        price=row["price"],
-        regional_prices=row["regional_prices"],
-    )
-    return await record_change(
-        conn,
-        outbox,
-        row,
-        {"state": target, "taken_down_by": None, "state_reasons": []},
-        ProductSubmitted,
-    )
+    async with unit_of_work(db) as conn:
+        product = await locked_product(conn, product_id, principal)
+        target = domain.submit(product.state, product.taken_down_by)
+        etalase = await store.get_etalase(conn, product.etalase_id)
+        assert etalase is not None
+        vendor = domain.check_vendor_eligible(
+            etalase, await store.get_vendor(conn, product.vendor_id)
+        )
+        domain.check_offer(
+            etalase,
+            vendor,
+            vendor_type=product.vendor_type,
+            category_code=product.category_code,
+            price=product.price,
+            regional_prices=product.regional_prices,
+            tax_percent=product.tax_percent,
+        )
+        return await record_change(
+            conn,
+            outbox,
+            product_id,
+            {"state": target, "taken_down_by": None, "state_reasons": []},
+            ProductSubmitted,
+        )

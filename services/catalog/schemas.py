@@ -1,32 +1,78 @@
-"""Request and response bodies of the catalog API (money is always `int` rupiah)."""
+"""Request and response bodies of the catalog API (money is always `int` rupiah).
+
+Every string is a `shared.types` text (no control characters, bounded), every list and mapping is
+bounded, and numbers and booleans must be JSON numbers and booleans: `1.5`, `"1500"`, `true` for a
+price, `"40"` for a percentage and `"true"` for a flag are refused with a field error. The views
+derive from the published snapshots in `shared.contracts.catalog`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
-
-from services.catalog.domain import RuleViolation, check_tkdn_claim
-from shared.contracts.catalog import (
-    CategoryNode,
-    CuratedCollection,
-    EtalaseState,
-    ProductState,
-    TakenDownBy,
-    VendorType,
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    model_validator,
 )
 
-# Strict: 1.5, "1500" and true are refused with a field error instead of being coerced.
+from services.catalog.domain import MAX_BMP, CurationStatus, ProductDetails
+from shared.contracts.catalog import (
+    CategoryNode,
+    ClaimStatus,
+    CuratedCollection,
+    EtalaseSnapshot,
+    Kbli,
+    ProductSnapshot,
+    VendorType,
+)
+from shared.regions import RegionCode
+from shared.types import (
+    MAX_LIST_ITEMS,
+    MAX_MAPPING_ENTRIES,
+    Flag,
+    Integer,
+    LongText,
+    Percent,
+    Reason,
+    ShortText,
+    Text,
+    Url,
+    refusal,
+)
+
 MAX_RUPIAH = 1_000_000_000_000
-Rupiah = Annotated[StrictInt, Field(gt=0, le=MAX_RUPIAH, description="rupiah, integer")]
-Quantity = Annotated[StrictInt, Field(ge=0, le=2_000_000_000)]
-RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\.\d{2}){0,3}$", description="e.g. 33.75")]
-Kbli = Annotated[str, Field(pattern=r"^\d{5}$")]
-Percent = Annotated[float, Field(ge=0, le=100)]
-Text = Annotated[str, Field(min_length=1, max_length=300)]
+Rupiah = Annotated[Integer, Field(gt=0, le=MAX_RUPIAH, description="rupiah, integer")]
+Quantity = Annotated[Integer, Field(ge=0, le=2_000_000_000)]
+Bmp = Annotated[StrictFloat, Field(ge=0, le=MAX_BMP, description="BMP %, at most 15")]
+Kbki = Annotated[str, Field(pattern=r"^\d{4,12}$")]
+
+
+def _day_as_text(value: object) -> object:
+    if isinstance(value, int | float):
+        raise refusal("a date as YYYY-MM-DD, not a number")
+    return value
+
+
+# A calendar day as an ISO string ("2031-06-30"), not a timestamp number.
+Day = Annotated[date, BeforeValidator(_day_as_text)]
+# A specification is shown on every search hit, so it stays small: 50 short entries.
+MAX_SPECIFICATION_ENTRIES = 50
+MAX_PHOTOS = 20
+Specification = Annotated[dict[ShortText, Text], Field(max_length=MAX_SPECIFICATION_ENTRIES)]
+RegionalPrices = Annotated[dict[RegionCode, Rupiah], Field(max_length=MAX_MAPPING_ENTRIES)]
+Regions = Annotated[list[RegionCode], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+Photos = Annotated[list[Url], Field(max_length=MAX_PHOTOS)]
+Categories = Annotated[list[CategoryNode], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
+VendorTypes = Annotated[list[VendorType], Field(min_length=1, max_length=len(VendorType))]
+KbliCodes = Annotated[list[Kbli], Field(max_length=MAX_LIST_ITEMS)]
+Collections = Annotated[list[CuratedCollection], Field(max_length=MAX_LIST_ITEMS)]
 
 
 class _Body(BaseModel):
@@ -35,15 +81,15 @@ class _Body(BaseModel):
 
 class EtalaseFields(_Body):
     name: Text | None = None
-    description: Annotated[str, Field(max_length=5000)] | None = None
-    categories: Annotated[list[CategoryNode], Field(min_length=1)] | None = None
-    vendor_types: Annotated[list[VendorType], Field(min_length=1)] | None = None
-    kbli: list[Kbli] | None = None
-    only_local: bool | None = None
-    only_umk_koperasi: bool | None = None
+    description: LongText | None = None
+    categories: Categories | None = None
+    vendor_types: VendorTypes | None = None
+    kbli: KbliCodes | None = None
+    only_local: Flag | None = None
+    only_umk_koperasi: Flag | None = None
     price_ceiling: Rupiah | None = None
-    recurate_changes: bool | None = None
-    collections: list[CuratedCollection] | None = None
+    recurate_changes: Flag | None = None
+    collections: Collections | None = None
 
 
 class EtalaseCreate(EtalaseFields):
@@ -51,17 +97,15 @@ class EtalaseCreate(EtalaseFields):
 
     code: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{2,40}$")]
     name: Text
-    description: Annotated[str, Field(max_length=5000)] = ""
-    categories: Annotated[list[CategoryNode], Field(min_length=1)]
-    vendor_types: Annotated[list[VendorType], Field(min_length=1)] = Field(
-        default_factory=lambda: list(VendorType)
-    )
-    kbli: list[Kbli] = Field(default_factory=list)
-    only_local: bool = False
-    only_umk_koperasi: bool = False
+    description: LongText = ""
+    categories: Categories
+    vendor_types: VendorTypes = Field(default_factory=lambda: list(VendorType))
+    kbli: KbliCodes = Field(default_factory=list)
+    only_local: Flag = False
+    only_umk_koperasi: Flag = False
     price_ceiling: Rupiah | None = None
-    recurate_changes: bool = True
-    collections: list[CuratedCollection] = Field(default_factory=list)
+    recurate_changes: Flag = True
+    collections: Collections = Field(default_factory=list)
 
 
 class EtalasePatch(EtalaseFields):
@@ -79,21 +123,10 @@ def _refuse_null(model: BaseModel, fields: Iterable[str]) -> None:
         raise ValueError(f"{', '.join(cleared)} may not be null")
 
 
-class EtalaseOut(BaseModel):
+class EtalaseOut(EtalaseSnapshot):
+    """A storefront as the API shows it: its snapshot with id and timestamps."""
+
     id: UUID
-    code: str
-    name: str
-    description: str
-    state: EtalaseState
-    categories: list[CategoryNode]
-    vendor_types: list[VendorType]
-    kbli: list[str]
-    only_local: bool
-    only_umk_koperasi: bool
-    price_ceiling: int | None
-    recurate_changes: bool
-    collections: list[CuratedCollection]
-    version: int
     created_at: datetime
     updated_at: datetime
 
@@ -102,49 +135,42 @@ class ProductFields(_Body):
     """What a vendor may change after submission (each edit is a revision)."""
 
     name: Text | None = None
-    description: Annotated[str, Field(max_length=20_000)] | None = None
-    specification: dict[Annotated[str, Field(max_length=100)], str] | None = None
-    kbki: Annotated[str, Field(pattern=r"^\d{4,12}$")] | None = None
-    unit: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    description: LongText | None = None
+    specification: Specification | None = None
+    kbki: Kbki | None = None
+    unit: ShortText | None = None
     price: Rupiah | None = None
-    regional_prices: dict[RegionCode, Rupiah] | None = None
+    regional_prices: RegionalPrices | None = None
     tax_percent: Percent | None = None
-    pdn: bool | None = None
+    pdn: Flag | None = None
     tkdn: Percent | None = None
-    bmp: Annotated[float, Field(ge=0, le=15)] | None = None
-    tkdn_certificate: Annotated[str, Field(max_length=100)] | None = None
-    sni: Annotated[str, Field(max_length=100)] | None = None
-    brand: Annotated[str, Field(max_length=200)] | None = None
-    delivery_regions: Annotated[list[RegionCode], Field(min_length=1)] | None = None
-    photos: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] | None = None
+    bmp: Bmp | None = None
+    tkdn_certificate: ShortText | None = None
+    tkdn_valid_until: Day | None = Field(
+        default=None, description="last day the TKDN certificate is valid"
+    )
+    sni: ShortText | None = None
+    brand: Text | None = None
+    delivery_regions: Regions | None = None
+    photos: Photos | None = None
 
 
 class ProductCreate(ProductFields):
     etalase_id: UUID
     vendor_type: VendorType = Field(description="the vendor's role for this offer")
-    category_code: str
+    category_code: ShortText
     name: Text
-    description: Annotated[str, Field(max_length=20_000)] = ""
-    specification: dict[Annotated[str, Field(max_length=100)], str] = Field(default_factory=dict)
-    kbki: Annotated[str, Field(pattern=r"^\d{4,12}$")]
-    unit: Annotated[str, Field(min_length=1, max_length=40)]
+    description: LongText = ""
+    specification: Specification = Field(default_factory=dict)
+    kbki: Kbki
+    unit: ShortText
     price: Rupiah
-    regional_prices: dict[RegionCode, Rupiah] = Field(default_factory=dict)
+    regional_prices: RegionalPrices = Field(default_factory=dict)
     tax_percent: Percent
-    pdn: bool
+    pdn: Flag
     stock: Quantity = 0
-    delivery_regions: Annotated[list[RegionCode], Field(min_length=1)]
-    photos: list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]] = Field(
-        default_factory=list
-    )
-
-    @model_validator(mode="after")
-    def _certificate_backs_the_claim(self) -> ProductCreate:
-        try:
-            check_tkdn_claim(self.tkdn, self.bmp, self.tkdn_certificate)
-        except RuleViolation as exc:
-            raise ValueError(exc.detail) from None
-        return self
+    delivery_regions: Regions
+    photos: Photos = Field(default_factory=list)
 
 
 class ProductPatch(ProductFields):
@@ -156,79 +182,58 @@ class ProductPatch(ProductFields):
         return self
 
 
-_REQUIRED_PRODUCT_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "specification",
-        "kbki",
-        "unit",
-        "price",
-        "regional_prices",
-        "tax_percent",
-        "pdn",
-        "delivery_regions",
-        "photos",
-    }
-)
+# Claims and the brand may be withdrawn; everything else a product always has.
+_REQUIRED_PRODUCT_FIELDS = frozenset(ProductFields.model_fields) - {
+    "tkdn",
+    "bmp",
+    "tkdn_certificate",
+    "tkdn_valid_until",
+    "sni",
+    "brand",
+}
+
+
+class ClaimDecisions(_Body):
+    """The manager's decision on each claim it reviews; claims left out stay as they are."""
+
+    tkdn: ClaimStatus | None = None
+    bmp: ClaimStatus | None = None
+    pdn: ClaimStatus | None = None
+    sni: ClaimStatus | None = None
+
+    def decided(self) -> dict[str, ClaimStatus]:
+        claims = {c: getattr(self, c) for c in ClaimDecisions.model_fields}
+        return {claim: status for claim, status in claims.items() if status is not None}
+
+
+class ClaimReview(ClaimDecisions):
+    reason: Reason | None = None
+
+
+class Approval(_Body):
+    """Optional with an approval: decide claims while listing (the others stay pending)."""
+
+    claims: ClaimDecisions = Field(default_factory=ClaimDecisions)
 
 
 class Reasons(_Body):
-    reasons: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    reasons: Annotated[list[Reason], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
 
 
 class TakeDown(_Body):
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    reason: Reason
 
 
 class StockSet(_Body):
     stock: Quantity
 
 
-class ProductPublic(BaseModel):
-    """A product as the public catalogue shows it."""
-
-    id: UUID
-    etalase_id: UUID
-    etalase_code: str
-    vendor_id: UUID
-    vendor_type: VendorType
-    vendor_is_umk: bool
-    vendor_is_koperasi: bool
-    vendor_is_local: bool
-    name: str
-    description: str
-    specification: dict[str, str]
-    category_code: str
-    category_path: list[str]
-    kbki: str
-    unit: str
-    price: int
-    regional_prices: dict[str, int]
-    tax_percent: float
-    pdn: bool
-    tkdn: float | None
-    bmp: float | None
-    tkdn_certificate: str | None
-    tkdn_verified: bool = Field(description="the TKDN/BMP claim passed curation")
-    sni: str | None
-    brand: str | None
-    stock: int
-    delivery_regions: list[str]
-    photos: list[str]
-    state: ProductState
-    revision: int
-    version: int
-    created_at: datetime
-    updated_at: datetime
+class ProductPublic(ProductSnapshot, ProductDetails):
+    """A product as the public catalogue shows it (unverified claims left out)."""
 
 
-class ProductOut(ProductPublic):
+class ProductOut(ProductPublic, CurationStatus):
     """A product with its review status, for the manager, auditor and owning vendor."""
-
-    taken_down_by: TakenDownBy | None
-    state_reasons: list[str]
-    pending_revision: int | None
 
 
 class ProductPage(BaseModel):

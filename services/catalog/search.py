@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
@@ -10,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from uuid import UUID
 
-from services.catalog.domain import RuleViolation, collection_filters
+from services.catalog.domain import collection_filters
 from shared.contracts.catalog import CuratedCollection
 
 
@@ -52,36 +51,29 @@ class SearchQuery:
         return hashlib.blake2s(raw, digest_size=6).hexdigest()
 
 
-def encode_cursor(query: SearchQuery, key: float | int, last_id: UUID) -> str:
-    raw = json.dumps([query.fingerprint(), key, str(last_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def cursor_parts(query: SearchQuery, key: float | int, last_id: UUID) -> list[str]:
+    """What a page's cursor holds (encoded by `shared.cursor`): the query's fingerprint, so it
+    cannot be reused with other parameters, and the last row's sort key and id."""
+    return [query.fingerprint(), repr(key), str(last_id)]
 
 
 # Prices are bigint; a key outside it could only come from a forged cursor.
 _MAX_KEY = 2**63 - 1
 
 
-def _check_key(sort: Sort, key: object) -> None:
-    integral = sort in (Sort.PRICE_ASC, Sort.PRICE_DESC)
-    kinds = (int,) if integral else (int, float)
-    if isinstance(key, bool) or not isinstance(key, kinds) or not math.isfinite(key):
-        raise ValueError(f"bad key {key!r}")
-    if abs(key) > _MAX_KEY:
+def _key(sort: Sort, text: str) -> float | int:
+    key: float | int = int(text) if sort in (Sort.PRICE_ASC, Sort.PRICE_DESC) else float(text)
+    if not math.isfinite(key) or abs(key) > _MAX_KEY:
         raise ValueError("key out of range")
+    return key
 
 
-def decode_cursor(query: SearchQuery, cursor: str) -> SearchQuery:
-    """The query continued after the cursor's position; a foreign or broken cursor is refused."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        fingerprint, key, last_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        _check_key(query.sort, key)
-        position = (key, UUID(str(last_id)))
-    except (ValueError, TypeError) as exc:
-        raise RuleViolation("cursor", f"the cursor is not valid ({exc})") from None
+def continue_after(query: SearchQuery, parts: list[str]) -> SearchQuery:
+    """The query continued after the cursor's position; ValueError for a foreign or broken one."""
+    fingerprint, key, last_id = parts
     if fingerprint != query.fingerprint():
-        raise RuleViolation("cursor", "the cursor belongs to a different query or sort")
-    return replace(query, after=position)
+        raise ValueError("the cursor belongs to a different query or sort")
+    return replace(query, after=(_key(query.sort, key), UUID(last_id)))
 
 
 def apply_collection(query: SearchQuery, collection: CuratedCollection) -> SearchQuery:

@@ -6,25 +6,22 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from services.catalog import store
-from services.catalog.commands import NotFound, locked_product, record_change
-from services.catalog.domain import RuleViolation
+from services.catalog.commands import Db, locked_product, record_change
+from services.catalog.domain import NotFound, Product, RuleViolation, StateConflict
 from shared.auth import Principal
 from shared.contracts.catalog import ProductStockChanged
-from shared.db import Connection
+from shared.db import Connection, unit_of_work
 from shared.outbox import Outbox
 
 
-class InsufficientStock(RuleViolation):
+class InsufficientStock(StateConflict):
     """A reservation line asks for more than the product has; names the short line."""
 
     def __init__(self, product_id: uuid.UUID, requested: int, available: int) -> None:
         super().__init__(
-            "stock",
-            f"product {product_id}: {requested} requested, {available} in stock",
-            status=409,
+            "stock", f"product {product_id}: {requested} requested, {available} in stock"
         )
         self.product_id = product_id
         self.requested = requested
@@ -40,25 +37,22 @@ class StockLine:
 
 
 async def set_stock(
-    conn: Connection,
-    outbox: Outbox,
-    principal: Principal,
-    product_id: uuid.UUID,
-    stock: int,
-) -> dict[str, Any]:
+    db: Db, outbox: Outbox, principal: Principal, product_id: uuid.UUID, stock: int
+) -> Product:
     """The vendor states how many units it has; setting the same number changes nothing."""
-    row = await locked_product(conn, product_id, principal)
-    if row["stock"] == stock:
-        return row
-    return await record_change(
-        conn,
-        outbox,
-        row,
-        {"stock": stock},
-        ProductStockChanged,
-        previous_stock=row["stock"],
-        reason="set_by_vendor",
-    )
+    async with unit_of_work(db) as conn:
+        product = await locked_product(conn, product_id, principal)
+        if product.stock == stock:
+            return product
+        return await record_change(
+            conn,
+            outbox,
+            product_id,
+            {"stock": stock},
+            ProductStockChanged,
+            previous_stock=product.stock,
+            reason="set_by_vendor",
+        )
 
 
 def _quantities(lines: Iterable[StockLine]) -> dict[uuid.UUID, int]:
@@ -77,23 +71,23 @@ async def _move_stock(
     sign: int,
     reason: str,
     reference: str | None,
-) -> list[dict[str, Any]]:
+) -> list[Product]:
     wanted = _quantities(lines)
-    rows = await store.lock_products(conn, sorted(wanted))
+    products = await store.lock_products(conn, sorted(wanted))
     for product_id, quantity in sorted(wanted.items()):
-        row = rows.get(product_id)
-        if row is None:
+        product = products.get(product_id)
+        if product is None:
             raise NotFound(f"product {product_id} does not exist")
-        if sign < 0 and row["stock"] < quantity:
-            raise InsufficientStock(product_id, quantity, row["stock"])
+        if sign < 0 and product.stock < quantity:
+            raise InsufficientStock(product_id, quantity, product.stock)
     return [
         await record_change(
             conn,
             outbox,
-            rows[product_id],
-            {"stock": rows[product_id]["stock"] + sign * quantity},
+            product_id,
+            {"stock": products[product_id].stock + sign * quantity},
             ProductStockChanged,
-            previous_stock=rows[product_id]["stock"],
+            previous_stock=products[product_id].stock,
             reason=reason,
             reference=reference,
         )
@@ -102,23 +96,20 @@ async def _move_stock(
 
 
 async def reserve_stock(
-    conn: Connection,
-    outbox: Outbox,
-    lines: Iterable[StockLine],
-    reference: str | None = None,
-) -> list[dict[str, Any]]:
+    db: Db, outbox: Outbox, lines: Iterable[StockLine], reference: str | None = None
+) -> list[Product]:
     """Take stock for all lines or none: raises `InsufficientStock` naming the short line.
 
-    Meant for the orders saga, inside its transaction; nothing is written when it raises.
+    Called with the saga's connection it joins that transaction; nothing is written when it
+    raises.
     """
-    return await _move_stock(conn, outbox, lines, -1, "reserved", reference)
+    async with unit_of_work(db) as conn:
+        return await _move_stock(conn, outbox, lines, -1, "reserved", reference)
 
 
 async def release_stock(
-    conn: Connection,
-    outbox: Outbox,
-    lines: Iterable[StockLine],
-    reference: str | None = None,
-) -> list[dict[str, Any]]:
+    db: Db, outbox: Outbox, lines: Iterable[StockLine], reference: str | None = None
+) -> list[Product]:
     """Give reserved stock back (an order was cancelled or rejected)."""
-    return await _move_stock(conn, outbox, lines, 1, "released", reference)
+    async with unit_of_work(db) as conn:
+        return await _move_stock(conn, outbox, lines, 1, "released", reference)

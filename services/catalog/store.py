@@ -4,64 +4,43 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from services.catalog.domain import search_words
+from services.catalog.domain import (
+    Etalase,
+    Product,
+    VendorProfile,
+    product_search_words,
+    region_and_parents,
+    search_words,
+)
 from services.catalog.search import SearchQuery, Sort
+from shared.contracts.catalog import EtalaseSnapshot
 from shared.db import Connection
 
 Row = dict[str, Any]
 
-ETALASE_COLUMNS = (
-    "code",
-    "name",
-    "description",
-    "state",
-    "categories",
-    "vendor_types",
-    "kbli",
-    "only_local",
-    "only_umk_koperasi",
-    "price_ceiling",
-    "recurate_changes",
-    "collections",
-)
-PRODUCT_COLUMNS = (
-    "etalase_id",
-    "vendor_id",
-    "vendor_type",
-    "name",
-    "description",
-    "specification",
-    "category_code",
-    "category_path",
-    "kbki",
-    "unit",
-    "price",
-    "regional_prices",
-    "tax_percent",
-    "pdn",
-    "tkdn",
-    "bmp",
-    "tkdn_certificate",
-    "tkdn_verified",
-    "sni",
-    "brand",
-    "stock",
-    "delivery_regions",
-    "photos",
-    "state",
-    "taken_down_by",
-    "state_reasons",
-    "revision",
-    "etalase_open",
-    "vendor_is_umk",
-    "vendor_is_koperasi",
-    "vendor_is_local",
-    "search_words",
+# The stored columns are the aggregates' fields, less what the database derives (generated
+# columns, the storefront code joined in, the pending revision) or sets itself.
+_SET_BY_DATABASE = frozenset({"id", "version", "created_at", "updated_at"})
+ETALASE_COLUMNS = tuple(f for f in EtalaseSnapshot.model_fields if f not in _SET_BY_DATABASE)
+PRODUCT_COLUMNS = tuple(
+    f
+    for f in Product.model_fields
+    if f
+    not in _SET_BY_DATABASE
+    | {
+        "etalase_code",
+        "pending_revision",
+        "tkdn_verified",
+        "bmp_verified",
+        "pdn_verified",
+        "sni_verified",
+    }
 )
 _PRODUCT_SELECT = """
 SELECT p.*, e.code AS etalase_code,
@@ -77,6 +56,20 @@ def _row(record: asyncpg.Record | None) -> Row | None:
     return {k: float(v) if isinstance(v, Decimal) else v for k, v in record.items()}
 
 
+def _product(record: asyncpg.Record | None) -> Product | None:
+    row = _row(record)
+    return None if row is None else Product.model_validate(row)
+
+
+def _etalase(record: asyncpg.Record | None) -> Etalase | None:
+    row = _row(record)
+    return None if row is None else Etalase.model_validate(row)
+
+
+def _vendor(record: asyncpg.Record | None) -> VendorProfile | None:
+    return None if record is None else VendorProfile.from_row(dict(record))
+
+
 def _set_clause(columns: Sequence[str], allowed: Sequence[str], first: int) -> str:
     unknown = set(columns) - set(allowed)
     if unknown:
@@ -87,31 +80,33 @@ def _set_clause(columns: Sequence[str], allowed: Sequence[str], first: int) -> s
 # --------------------------------------------------------------------------- vendors
 
 
-async def lock_vendor(conn: Connection, vendor_id: uuid.UUID) -> Row | None:
-    return _row(
+async def lock_vendor(conn: Connection, vendor_id: uuid.UUID) -> VendorProfile | None:
+    return _vendor(
         await conn.fetchrow(
             "SELECT * FROM vendor_projection WHERE vendor_id = $1 FOR UPDATE", vendor_id
         )
     )
 
 
-async def get_vendor(conn: Connection, vendor_id: uuid.UUID) -> Row | None:
-    return _row(
+async def get_vendor(conn: Connection, vendor_id: uuid.UUID) -> VendorProfile | None:
+    return _vendor(
         await conn.fetchrow("SELECT * FROM vendor_projection WHERE vendor_id = $1", vendor_id)
     )
 
 
-async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> None:
-    await conn.execute(
+async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> VendorProfile:
+    """Store the vendor's snapshot; returns the projection as it is now."""
+    record = await conn.fetchrow(
         """INSERT INTO vendor_projection (vendor_id, version, state, legal_name, kbli,
-               region_code, scale, is_umk, is_koperasi, is_local)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               region_code, scale, is_umk, is_koperasi, is_local, is_pkp)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (vendor_id) DO UPDATE SET
                version = excluded.version, state = excluded.state,
                legal_name = excluded.legal_name, kbli = excluded.kbli,
                region_code = excluded.region_code, scale = excluded.scale,
                is_umk = excluded.is_umk, is_koperasi = excluded.is_koperasi,
-               is_local = excluded.is_local, updated_at = now()""",
+               is_local = excluded.is_local, is_pkp = excluded.is_pkp, updated_at = now()
+           RETURNING *""",
         vendor["vendor_id"],
         vendor["version"],
         vendor["state"],
@@ -122,7 +117,10 @@ async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> None:
         vendor["is_umk"],
         vendor["is_koperasi"],
         vendor["is_local"],
+        vendor["is_pkp"],
     )
+    assert record is not None
+    return VendorProfile.from_row(dict(record))
 
 
 async def copy_vendor_flags(
@@ -157,7 +155,9 @@ async def lock_vendor_products(
 # --------------------------------------------------------------------------- etalase
 
 
-async def insert_etalase(conn: Connection, etalase_id: uuid.UUID, values: Mapping[str, Any]) -> Row:
+async def insert_etalase(
+    conn: Connection, etalase_id: uuid.UUID, values: Mapping[str, Any]
+) -> Etalase:
     columns = ", ".join(ETALASE_COLUMNS)
     params = ", ".join(f"${i}" for i in range(2, len(ETALASE_COLUMNS) + 2))
     row = await conn.fetchrow(
@@ -165,31 +165,33 @@ async def insert_etalase(conn: Connection, etalase_id: uuid.UUID, values: Mappin
         etalase_id,
         *(values[c] for c in ETALASE_COLUMNS),
     )
-    return _row(row)  # type: ignore[return-value]
+    return _etalase(row)  # type: ignore[return-value]
 
 
 async def lock_etalase(
     conn: Connection, etalase_id: uuid.UUID, *, shared: bool = False
-) -> Row | None:
+) -> Etalase | None:
     """Lock a storefront; submissions take a shared lock so a close waits for them."""
     mode = "SHARE" if shared else "UPDATE"
-    return _row(await conn.fetchrow(f"SELECT * FROM etalase WHERE id = $1 FOR {mode}", etalase_id))
+    return _etalase(
+        await conn.fetchrow(f"SELECT * FROM etalase WHERE id = $1 FOR {mode}", etalase_id)
+    )
 
 
-async def get_etalase(conn: Connection, etalase_id: uuid.UUID) -> Row | None:
-    return _row(await conn.fetchrow("SELECT * FROM etalase WHERE id = $1", etalase_id))
+async def get_etalase(conn: Connection, etalase_id: uuid.UUID) -> Etalase | None:
+    return _etalase(await conn.fetchrow("SELECT * FROM etalase WHERE id = $1", etalase_id))
 
 
-async def list_etalase(conn: Connection, states: Sequence[str]) -> list[Row]:
+async def list_etalase(conn: Connection, states: Sequence[str]) -> list[Etalase]:
     rows = await conn.fetch(
         "SELECT * FROM etalase WHERE state = ANY($1::text[]) ORDER BY code", list(states)
     )
-    return [_row(r) for r in rows]  # type: ignore[misc]
+    return [_etalase(r) for r in rows]  # type: ignore[misc]
 
 
 async def update_etalase(
     conn: Connection, etalase_id: uuid.UUID, changes: Mapping[str, Any]
-) -> Row:
+) -> Etalase:
     """Apply `changes` and count one more version (one event follows each update)."""
     columns = list(changes)
     assignments = _set_clause(columns, ETALASE_COLUMNS, 2)
@@ -200,7 +202,7 @@ async def update_etalase(
         etalase_id,
         *(changes[c] for c in columns),
     )
-    return _row(row)  # type: ignore[return-value]
+    return _etalase(row)  # type: ignore[return-value]
 
 
 async def set_etalase_products_open(conn: Connection, etalase_id: uuid.UUID, is_open: bool) -> None:
@@ -235,15 +237,17 @@ async def add_search_words(conn: Connection, words: Sequence[str]) -> None:
     )
 
 
-async def get_product(conn: Connection, product_id: uuid.UUID) -> Row | None:
-    return _row(await conn.fetchrow(f"{_PRODUCT_SELECT} WHERE p.id = $1", product_id))
+async def get_product(conn: Connection, product_id: uuid.UUID) -> Product | None:
+    return _product(await conn.fetchrow(f"{_PRODUCT_SELECT} WHERE p.id = $1", product_id))
 
 
-async def lock_product(conn: Connection, product_id: uuid.UUID) -> Row | None:
+async def lock_product(conn: Connection, product_id: uuid.UUID) -> Product | None:
     return (await lock_products(conn, [product_id])).get(product_id)
 
 
-async def lock_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
+async def lock_products(
+    conn: Connection, product_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Product]:
     """Lock products with their vendors' projection rows.
 
     Everything locks vendor first (shared here, exclusive in the vendor event handler) and then
@@ -261,12 +265,12 @@ async def lock_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> d
         "SELECT 1 FROM product WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
     )
     rows = await conn.fetch(f"{_PRODUCT_SELECT} WHERE p.id = ANY($1::uuid[])", ids)
-    return {r["id"]: _row(r) for r in rows}  # type: ignore[misc]
+    return {r["id"]: _product(r) for r in rows}  # type: ignore[misc]
 
 
 async def update_product(
     conn: Connection, product_id: uuid.UUID, changes: Mapping[str, Any]
-) -> Row:
+) -> Product:
     """Apply `changes` and count one more version (one event follows each update)."""
     columns = list(changes)
     assignments = _set_clause(columns, PRODUCT_COLUMNS, 2)
@@ -290,7 +294,7 @@ async def list_products(
     state: str | None,
     after: uuid.UUID | None,
     limit: int,
-) -> list[Row]:
+) -> list[Product]:
     """Products for the manager, auditor or owning vendor, in id order (keyset by id)."""
     rows = await conn.fetch(
         f"""{_PRODUCT_SELECT}
@@ -305,7 +309,7 @@ async def list_products(
         after,
         limit,
     )
-    return [_row(r) for r in rows]  # type: ignore[misc]
+    return [_product(r) for r in rows]  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- revisions
@@ -461,8 +465,11 @@ def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, 
         (query.min_tkdn, "p.tkdn_verified AND p.tkdn >= {}"),
         (query.min_price, "p.price >= {}"),
         (query.max_price, "p.price <= {}"),
-        (query.region, "p.delivery_regions @> ARRAY[{}]::text[]"),
-        (query.pdn, "p.pdn = {}"),
+        (
+            query.region and region_and_parents(query.region),
+            "p.delivery_regions && {}::text[]",
+        ),
+        (query.pdn, "p.pdn_verified = {}"),
         (query.umkm_koperasi, "p.umkm_koperasi = {}"),
         (query.local_vendor, "p.vendor_is_local = {}"),
     ]
@@ -489,8 +496,10 @@ def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, 
     return sql, params
 
 
-async def search_products(conn: Connection, query: SearchQuery) -> list[Row]:
-    """One page plus one row more (to know whether there is a next page)."""
+async def search_products(
+    conn: Connection, query: SearchQuery
+) -> list[tuple[Product, float | None]]:
+    """One page plus one row more (to know whether there is a next page), with sort keys."""
     async with conn.transaction(readonly=True):
         await conn.execute(
             "SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
@@ -501,4 +510,42 @@ async def search_products(conn: Connection, query: SearchQuery) -> list[Row]:
             return []
         sql, params = _search_sql(query, variants)
         rows = await conn.fetch(sql, *params)
-    return [_row(r) for r in rows]  # type: ignore[misc]
+    return [(_product(r), _sort_key(r["sort_key"])) for r in rows]  # type: ignore[misc]
+
+
+def _sort_key(value: Decimal | float | int | None) -> float | int | None:
+    """Prices stay integers (the cursor checks it); TKDN and relevance are floats."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+async def lock_lapsed_tkdn(conn: Connection, today: date, limit: int) -> list[uuid.UUID]:
+    """Products whose verified TKDN certificate ended before `today` (locked by the caller)."""
+    rows = await conn.fetch(
+        """SELECT id FROM product WHERE tkdn_status = 'verified' AND tkdn_valid_until < $1
+           ORDER BY id LIMIT $2""",
+        today,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def reindex_search_words(conn: Connection, version: int, limit: int) -> int:
+    """Recompute the search words of up to `limit` products indexed with an older rule."""
+    rows = await conn.fetch(
+        """SELECT id, name, brand, specification FROM product WHERE search_version < $1
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        version,
+        limit,
+    )
+    if not rows:
+        return 0
+    words = {r["id"]: product_search_words(r["name"], r["brand"], r["specification"]) for r in rows}
+    await add_search_words(conn, sorted({w for ws in words.values() for w in ws}))
+    await conn.executemany(
+        "UPDATE product SET search_words = $2, search_version = $3 WHERE id = $1",
+        [(product_id, ws, version) for product_id, ws in words.items()],
+    )
+    return len(rows)

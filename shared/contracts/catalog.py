@@ -7,14 +7,15 @@ so orders and reporting keep their projections from any single event and drop st
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
 from shared.events import Event
+from shared.types import MAX_LIST_ITEMS, SingleLine
 
 ETALASE_TOPIC = "ekatalog.etalase"
 PRODUCTS_TOPIC = "ekatalog.products"
@@ -55,14 +56,38 @@ class TakenDownBy(StrEnum):
     VENDOR_STATUS = "vendor_status"
 
 
+class ClaimStatus(StrEnum):
+    """Where the curation of one product claim (TKDN, BMP, PDN, SNI) stands.
+
+    Only a `verified` claim is shown publicly, filters and counts; `expired` is a TKDN claim
+    whose certificate passed its validity date.
+    """
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=200), SingleLine]
+Kbli = Annotated[str, Field(pattern=r"^\d{5}$", description="5-digit KBLI code")]
+
+
 class CategoryNode(BaseModel):
     """One node of a storefront's category tree (kategori), at most three levels deep."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    children: list[CategoryNode] = Field(default_factory=list)
+    code: Code
+    name: Name
+    children: list[CategoryNode] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    kbli: list[Kbli] = Field(
+        default_factory=list,
+        max_length=MAX_LIST_ITEMS,
+        description="KBLI codes a vendor needs to offer in this category and below; "
+        "empty = the nearest parent's (or any)",
+    )
 
 
 class CuratedCollection(BaseModel):
@@ -70,24 +95,19 @@ class CuratedCollection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    min_tkdn_bmp: float | None = Field(default=None, ge=0, le=200)
-    min_tkdn: float | None = Field(default=None, ge=0, le=100)
-    pdn_only: bool = False
-    umkm_koperasi_only: bool = False
-    local_only: bool = False
+    code: Code
+    name: Name
+    min_tkdn_bmp: Annotated[StrictFloat, Field(ge=0, le=200)] | None = None
+    min_tkdn: Annotated[StrictFloat, Field(ge=0, le=100)] | None = None
+    pdn_only: StrictBool = False
+    umkm_koperasi_only: StrictBool = False
+    local_only: StrictBool = False
 
 
-class EtalaseEvent(Event):
-    """A storefront (etalase) as it is after the change."""
+class EtalaseSnapshot(BaseModel):
+    """A storefront's published state: the event body and the API view both derive from it."""
 
-    topic: ClassVar[str] = ETALASE_TOPIC
-    aggregate_field: ClassVar[str] = "etalase_id"
-
-    etalase_id: UUID
     version: int = Field(ge=1, description="per-storefront sequence number, +1 per event")
-    occurred_at: datetime
     code: str
     name: str
     description: str
@@ -100,6 +120,16 @@ class EtalaseEvent(Event):
     price_ceiling: int | None = Field(description="maximum unit price in rupiah, if any")
     recurate_changes: bool = Field(description="listed products' edits go through review")
     collections: list[CuratedCollection]
+
+
+class EtalaseEvent(Event, EtalaseSnapshot):
+    """A storefront (etalase) as it is after the change."""
+
+    topic: ClassVar[str] = ETALASE_TOPIC
+    aggregate_field: ClassVar[str] = "etalase_id"
+
+    etalase_id: UUID
+    occurred_at: datetime
     changed_by: str
 
 
@@ -128,15 +158,11 @@ class EtalaseClosed(EtalaseEvent):
     type: ClassVar[str] = "ekatalog.etalase.closed.v1"
 
 
-class ProductEvent(Event):
-    """A product as it is after the change, with its vendor's flags at that moment."""
+class ProductSnapshot(BaseModel):
+    """A product's published state: the event body, the API view and the stored product derive
+    from it. Claims (PDN, TKDN, BMP, SNI) count only where their `*_verified` flag is set."""
 
-    topic: ClassVar[str] = PRODUCTS_TOPIC
-    aggregate_field: ClassVar[str] = "product_id"
-
-    product_id: UUID
     version: int = Field(ge=1, description="per-product sequence number, +1 per event")
-    occurred_at: datetime
     etalase_id: UUID
     etalase_code: str
     vendor_id: UUID
@@ -155,11 +181,33 @@ class ProductEvent(Event):
     pdn: bool = Field(description="domestic product (Produk Dalam Negeri)")
     tkdn: float | None = Field(description="local content %, as claimed")
     bmp: float | None = Field(description="company benefit weight % (Bobot Manfaat Perusahaan)")
-    tkdn_verified: bool = Field(description="the TKDN/BMP claim passed curation")
+    tkdn_verified: bool = Field(description="the TKDN claim passed curation and is in force")
     stock: int
     delivery_regions: list[str]
     state: ProductState
     revision: int = Field(description="specification/price revision now live")
+    # Added after v1 (optional, so earlier readers and events stay valid).
+    pdn_verified: bool = Field(
+        default=False, description="domestic product, verified (a verified TKDN implies it)"
+    )
+    bmp_verified: bool = Field(default=False, description="the BMP claim passed curation")
+    sni_verified: bool = Field(default=False, description="the SNI claim passed curation")
+    tkdn_certificate: str | None = Field(default=None, description="TKDN certificate number")
+    tkdn_valid_until: date | None = Field(
+        default=None, description="last day the TKDN certificate is valid"
+    )
+    sni: str | None = Field(default=None, description="SNI certificate or mark number")
+    brand: str | None = None
+
+
+class ProductEvent(Event, ProductSnapshot):
+    """A product as it is after the change, with its vendor's flags at that moment."""
+
+    topic: ClassVar[str] = PRODUCTS_TOPIC
+    aggregate_field: ClassVar[str] = "product_id"
+
+    product_id: UUID
+    occurred_at: datetime
 
 
 class ProductSubmitted(ProductEvent):
@@ -220,6 +268,16 @@ class ProductStockChanged(ProductEvent):
     reference: str | None = Field(default=None, description="order reference, if any")
 
 
+class ProductClaimsReviewed(ProductEvent):
+    """The curation of the product's claims changed: decided by the manager, or a TKDN
+    certificate lapsed (`changed_by` = `system:tkdn-expiry`)."""
+
+    type: ClassVar[str] = "ekatalog.product.claims_reviewed.v1"
+    changed_claims: list[str] = Field(description="tkdn, bmp, pdn and/or sni")
+    changed_by: str
+    reason: str | None = None
+
+
 CATALOG_EVENTS: tuple[type[Event], ...] = (
     EtalaseCreated,
     EtalaseUpdated,
@@ -232,4 +290,5 @@ CATALOG_EVENTS: tuple[type[Event], ...] = (
     ProductPriceChanged,
     ProductUpdated,
     ProductStockChanged,
+    ProductClaimsReviewed,
 )

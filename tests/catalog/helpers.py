@@ -73,6 +73,7 @@ def vendor_event(
         "is_umk": True,
         "is_koperasi": False,
         "is_local": True,
+        "is_pkp": True,
         **_EXTRA.get(cls, {}),
         **overrides,
     }
@@ -123,6 +124,7 @@ def product_body(etalase_id: Any, /, **overrides: Any) -> dict[str, Any]:
         "tkdn": 45.5,
         "bmp": 10,
         "tkdn_certificate": "TKDN-2026-0001",
+        "tkdn_valid_until": "2031-06-30",
         "brand": "Jlamprang",
         "stock": 10,
         "delivery_regions": ["33.75", "33.26"],
@@ -205,10 +207,23 @@ class Catalog:
         return response.json()
 
     async def listed(
-        self, vendor: dict[str, str], etalase_id: Any, **overrides: Any
+        self, vendor: dict[str, str], etalase_id: Any, *, verify: bool = False, **overrides: Any
     ) -> dict[str, Any]:
+        """Submitted and approved; with `verify`, every claim it makes is verified as well."""
         product = await self.submit(vendor, etalase_id, **overrides)
-        response = await self.client.post(f"/products/{product['id']}/approve", headers=MANAGER)
+        claims = {
+            claim: "verified"
+            for claim, made in (
+                ("tkdn", product["tkdn"] is not None),
+                ("bmp", product["bmp"] is not None),
+                ("pdn", product["pdn"]),
+                ("sni", product["sni"] is not None),
+            )
+            if made and verify
+        }
+        response = await self.client.post(
+            f"/products/{product['id']}/approve", json={"claims": claims}, headers=MANAGER
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

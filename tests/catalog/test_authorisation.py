@@ -37,6 +37,7 @@ MATRIX: list[tuple[str, str, Any, frozenset[str]]] = [
     ("PATCH", "/products/{submitted}", {"description": "lebih rinci"}, frozenset({OWNER})),
     ("POST", "/products/{submitted}/approve", None, frozenset({MANAGER_ROLE})),
     ("POST", "/products/{submitted}/reject", {"reasons": ["x"]}, frozenset({MANAGER_ROLE})),
+    ("POST", "/products/{listed}/claims", {"pdn": "verified"}, frozenset({MANAGER_ROLE})),
     ("POST", "/products/{other}/take-down", {"reason": "x"}, frozenset({MANAGER_ROLE, OWNER})),
     ("POST", "/products/{other}/relist", None, frozenset({MANAGER_ROLE, OWNER})),
     ("PUT", "/products/{listed}/stock", {"stock": 3}, frozenset({OWNER})),

@@ -34,7 +34,7 @@ async def test_every_event_type_is_emitted_and_valid(catalog: Catalog) -> None:
     await catalog.client.post(f"/etalase/{etalase['id']}/close", headers=MANAGER)
     await catalog.client.post(f"/etalase/{etalase['id']}/open", headers=MANAGER)
     _, vendor = await catalog.verified_vendor()
-    product = await catalog.listed(vendor, etalase["id"])
+    product = await catalog.listed(vendor, etalase["id"], verify=True)
     path = f"/products/{product['id']}"
     edited = await catalog.client.patch(
         path, json={"price": 740_000, "brand": "Jlamprang Asli"}, headers=vendor
@@ -48,7 +48,7 @@ async def test_every_event_type_is_emitted_and_valid(catalog: Catalog) -> None:
     )
 
     etalase_events = await catalog.events_of("etalase", etalase["id"], 5)
-    product_events = await catalog.events_of("products", product["id"], 6)
+    product_events = await catalog.events_of("products", product["id"], 7)
     rejected = await catalog.events_of("products", other["id"], 2)
     received = etalase_events + product_events + rejected
     assert {e.type for e in received} == {e.type for e in CATALOG_EVENTS}
@@ -61,3 +61,10 @@ async def test_every_event_type_is_emitted_and_valid(catalog: Catalog) -> None:
     price = next(e.data for e in product_events if e.type.endswith("price_changed.v1"))
     assert (price["previous_price"], price["price"]) == (750_000, 740_000)
     assert isinstance(price["price"], int)
+    claims = next(e.data for e in product_events if e.type.endswith("claims_reviewed.v1"))
+    assert claims["changed_claims"] == ["bmp", "pdn", "tkdn"]
+    assert (claims["tkdn_verified"], claims["bmp_verified"], claims["pdn_verified"]) == (
+        True,
+        True,
+        True,
+    )

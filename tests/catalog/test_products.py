@@ -147,7 +147,7 @@ async def test_money_and_bad_input_are_field_errors(catalog: Catalog) -> None:
     assert broken.status_code == 422
 
 
-async def test_curation_lists_and_verifies_tkdn(catalog: Catalog) -> None:
+async def test_curation_lists_and_leaves_claims_pending(catalog: Catalog) -> None:
     etalase = await catalog.open_etalase()
     _, vendor = await catalog.verified_vendor()
     product = await catalog.submit(vendor, etalase["id"])
@@ -162,9 +162,11 @@ async def test_curation_lists_and_verifies_tkdn(catalog: Catalog) -> None:
 
     listed = await catalog.client.post(f"/products/{product['id']}/approve", headers=MANAGER)
     assert listed.status_code == 200
-    assert listed.json()["state"] == "listed" and listed.json()["tkdn_verified"]
+    assert listed.json()["state"] == "listed" and not listed.json()["tkdn_verified"]
+    assert listed.json()["tkdn_status"] == "pending" and listed.json()["tkdn"] == 45.5
     public = await catalog.client.get(f"/products/{product['id']}")
-    assert public.status_code == 200 and public.json()["tkdn_verified"]
+    assert public.status_code == 200 and not public.json()["tkdn_verified"]
+    assert public.json()["tkdn"] is None and "tkdn_status" not in public.json()
     again = await catalog.client.post(f"/products/{product['id']}/approve", headers=MANAGER)
     assert again.status_code == 409
 
@@ -231,8 +233,10 @@ async def test_price_change_is_reviewed_when_the_storefront_says_so(catalog: Cat
     )
     assert rejected.json()["price"] == 750_000 and rejected.json()["pending_revision"] is None
     await catalog.client.patch(path, json={"price": 780_000, "tkdn": 50.0}, headers=vendor)
-    approved = await catalog.client.post(f"{path}/approve", headers=MANAGER)
-    assert approved.status_code == 200
+    approved = await catalog.client.post(
+        f"{path}/approve", json={"claims": {"tkdn": "verified"}}, headers=MANAGER
+    )
+    assert approved.status_code == 200, approved.text
     assert approved.json()["price"] == 780_000 and approved.json()["revision"] == 3
     assert approved.json()["tkdn"] == 50.0 and approved.json()["tkdn_verified"]
 

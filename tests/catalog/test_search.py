@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from services.catalog.search import SearchQuery, Sort, encode_cursor
+from services.catalog.search import SearchQuery, Sort
+from shared.cursor import encode_cursor
 from tests.catalog.helpers import MANAGER, Catalog
 
 
@@ -66,10 +67,13 @@ async def test_filters(catalog: Catalog) -> None:
     _, big_remote = await catalog.verified_vendor(
         scale="besar", is_umk=False, is_local=False, region_code="31.71"
     )
-    high = await catalog.listed(local_umk, etalase["id"], price=500_000, tkdn=45, bmp=5)
+    high = await catalog.listed(
+        local_umk, etalase["id"], verify=True, price=500_000, tkdn=45, bmp=5
+    )
     low = await catalog.listed(
         big_remote,
         etalase["id"],
+        verify=True,
         price=900_000,
         tkdn=20,
         bmp=None,
@@ -131,7 +135,7 @@ async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) 
     prices = [200_000, 100_000, 200_000, 300_000, 200_000, 100_000, 200_000]
     tkdns = [40, 40, 25, 40, 60, 25, 40]
     products = [
-        await catalog.listed(vendor, etalase["id"], price=p, tkdn=t, bmp=0)
+        await catalog.listed(vendor, etalase["id"], verify=True, price=p, tkdn=t, bmp=0)
         for p, t in zip(prices, tkdns, strict=True)
     ]
     scope = {"etalase_id": etalase["id"], "limit": 2}
@@ -155,11 +159,12 @@ async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) 
     other_sort = await catalog.client.get(
         "/search", params={**scope, "sort": "tkdn", "cursor": first["next_cursor"]}
     )
-    assert other_sort.status_code == 422 and other_sort.json()["rule"] == "cursor"
+    assert other_sort.status_code == 422
+    assert other_sort.json()["errors"][0]["field"] == "cursor"
     query = SearchQuery(etalase_id=uuid.UUID(etalase["id"]), sort=Sort.PRICE_ASC, limit=2)
     forged = [
-        encode_cursor(query, key, uuid.uuid4())  # type: ignore[arg-type]
-        for key in (1.5, 2**70, "100", float("inf"))
+        encode_cursor([query.fingerprint(), key, str(uuid.uuid4())])
+        for key in ("1.5", str(2**70), "inf", "")
     ]
     for broken in ("garbage", "W10", "eyJ4Ijox", *forged):
         params = {**scope, "sort": "price_asc", "cursor": broken}
@@ -167,3 +172,45 @@ async def test_keyset_pages_neither_skip_nor_repeat_over_ties(catalog: Catalog) 
         assert response.status_code == 422, broken
     huge = await catalog.client.get("/search", params={"min_price": 10**20})
     assert huge.status_code == 422
+
+
+async def test_accents_fold_and_letters_of_any_script_are_words(catalog: Catalog) -> None:
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    senor = await catalog.listed(vendor, etalase["id"], name="Kopi Señor Café", brand=None)
+    lodz = await catalog.listed(vendor, etalase["id"], name="Kain tenun Łódź", brand=None)
+    cyrillic = await catalog.listed(vendor, etalase["id"], name="Батик ручной", brand=None)
+    scope = {"etalase_id": etalase["id"]}
+    for q, expected in [
+        ("senor", senor),
+        ("SEÑOR cafe", senor),
+        ("łódź", lodz),
+        ("lodz", lodz),
+        ("ŁÓDŹ", lodz),
+        ("батик", cyrillic),
+    ]:
+        found = await _search(catalog, q=q, **scope)
+        assert [p["id"] for p in found["items"]] == [expected["id"]], q
+
+
+async def test_products_indexed_by_an_older_rule_are_reindexed(catalog: Catalog) -> None:
+    from services.catalog import commands, domain
+
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    product = await catalog.listed(vendor, etalase["id"], name="Sambal Señora", brand=None)
+    # As the earlier rule indexed it: ASCII letters only, no folding, version 1.
+    await catalog.pool.execute(
+        "UPDATE product SET search_words = $2, search_version = 1 WHERE id = $1::uuid",
+        product["id"],
+        ["sambal", "se", "ora"],
+    )
+    scope = {"etalase_id": etalase["id"]}
+    assert (await _search(catalog, q="senora", **scope))["items"] == []
+    assert await commands.reindex_search(catalog.pool) >= 1
+    found = await _search(catalog, q="senora", **scope)
+    assert [p["id"] for p in found["items"]] == [product["id"]]
+    version = await catalog.pool.fetchval(
+        "SELECT search_version FROM product WHERE id = $1::uuid", product["id"]
+    )
+    assert version == domain.SEARCH_VERSION

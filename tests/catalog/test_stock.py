@@ -39,7 +39,7 @@ async def test_reserve_all_lines_or_none(catalog: Catalog) -> None:
         rows = await reserve_stock(
             conn, outbox, [StockLine(a_id, 2), StockLine(b_id, 2), StockLine(a_id, 1)], "SP-2"
         )
-    assert {r["id"]: r["stock"] for r in rows} == {a_id: 2, b_id: 0}
+    assert {p.id: p.stock for p in rows} == {a_id: 2, b_id: 0}
     assert await _stocks(catalog, a["id"], b["id"]) == [2, 0]
 
     async with catalog.pool.acquire() as conn, conn.transaction():

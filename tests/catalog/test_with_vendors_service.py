@@ -22,7 +22,8 @@ async def test_vendor_lifecycle_drives_the_listing(
         scratch_database(infra) as catalog_db,
         running(catalog_app(infra, catalog_db, topic_prefix)) as catalog,
     ):
-        vendor = await vendors.verified()
+        # A PKP vendor: the product charges VAT.
+        vendor = await vendors.verified(is_pkp=True)
         vendor_id = vendor["vendor_id"]
         headers = vendor_auth(vendor_id)
         etalase = (await catalog.post("/etalase", json=etalase_body(), headers=MANAGER)).json()
