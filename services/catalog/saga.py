@@ -11,12 +11,14 @@ before its placement (a replay from the middle) stops the placement from reservi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from services.catalog import store
+from services.catalog.domain import Product
 from services.catalog.stock import InsufficientStock, StockLine, release_stock, reserve_stock
 from shared.consumer import EventConsumer
+from shared.contracts.catalog import ProductState
 from shared.contracts.orders import (
     ORDER_ENDED_WITHOUT_DELIVERY,
     OrderEvent,
@@ -42,15 +44,17 @@ _LOCK = "SELECT state, lines FROM stock_reservation WHERE order_id = $1 FOR UPDA
 _SET_STATE = "UPDATE stock_reservation SET state = $2, updated_at = now() WHERE order_id = $1"
 
 
-def _refusal(event: OrderPlaced, rows: dict[uuid.UUID, Any]) -> StockReservationRejected | None:
+def _refusal(
+    event: OrderPlaced, products: Mapping[uuid.UUID, Product]
+) -> StockReservationRejected | None:
     """Why the order's lines cannot be reserved as ordered, before looking at quantities."""
     for line in event.lines:
-        row = rows.get(line.product_id)
+        product = products.get(line.product_id)
         if (
-            row is None
-            or row["state"] != "listed"
-            or not row["etalase_open"]
-            or row["vendor_id"] != event.vendor.vendor_id
+            product is None
+            or product.state != ProductState.LISTED
+            or not product.etalase_open
+            or product.vendor_id != event.vendor.vendor_id
         ):
             return _rejected(
                 event,
@@ -58,11 +62,11 @@ def _refusal(event: OrderPlaced, rows: dict[uuid.UUID, Any]) -> StockReservation
                 f"product {line.product_id} is not listed",
                 line.product_id,
             )
-        if row["price"] != line.listed_price:
+        if product.price != line.listed_price:
             return _rejected(
                 event,
                 ReservationRefusal.PRICE_CHANGED,
-                f"product {line.product_id} now costs {row['price']}, not {line.listed_price}",
+                f"product {line.product_id} now costs {product.price}, not {line.listed_price}",
                 line.product_id,
             )
     return None
@@ -84,17 +88,16 @@ async def reserve_for_order(conn: Connection, outbox: Outbox, event: OrderPlaced
     lines = [{"product_id": str(x.product_id), "quantity": x.quantity} for x in event.lines]
     if not await conn.fetchval(_CLAIM, event.order_id, "reserved", lines, None):
         return  # this order was already reserved, refused or ended
-    rows = await store.lock_products(conn, sorted({x.product_id for x in event.lines}))
-    answer: StockReserved | StockReservationRejected | None = _refusal(event, rows)
+    products = await store.lock_products(conn, sorted({x.product_id for x in event.lines}))
+    answer: StockReserved | StockReservationRejected | None = _refusal(event, products)
     if answer is None:
         try:
-            async with conn.transaction():
-                await reserve_stock(
-                    conn,
-                    outbox,
-                    [StockLine(x.product_id, x.quantity) for x in event.lines],
-                    reference=str(event.order_id),
-                )
+            await reserve_stock(
+                conn,
+                outbox,
+                [StockLine(x.product_id, x.quantity) for x in event.lines],
+                reference=str(event.order_id),
+            )
             answer = StockReserved(
                 order_id=event.order_id,
                 occurred_at=datetime.now(UTC),

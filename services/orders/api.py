@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -24,6 +22,7 @@ from services.orders.rup_import import (
 )
 from shared.auth import CurrentPrincipal, Principal, Role, requires_role
 from shared.contracts.orders import OrderState, ProcurementType, PurchaseMethod
+from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from shared.problems import ErrorMapper, Problem, field_error
 from shared.types import MAX_LIST_ITEMS, MAX_MAPPING_ENTRIES, Integer, Reason, ShortText, Text
 
@@ -294,21 +293,13 @@ class OrderPage(BaseModel):
     next_cursor: str | None
 
 
-def encode_cursor(row: dict[str, Any]) -> str:
-    raw = f"{row['placed_at'].isoformat()}|{row['id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, order_id = raw.partition("|")
-        placed_at = datetime.fromisoformat(at)
-        if placed_at.tzinfo is None:
-            raise ValueError("naive")
-        return placed_at, uuid.UUID(order_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise field_error("cursor", "not a cursor this service issued") from None
+def _position(key: list[str]) -> tuple[datetime, uuid.UUID]:
+    """Where a page of orders ended: the last order's placement time and id."""
+    placed_at, order_id = key
+    at = datetime.fromisoformat(placed_at)
+    if at.tzinfo is None:
+        raise ValueError("a position carries its time zone")
+    return at, uuid.UUID(order_id)
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201, tags=["orders"])
@@ -340,7 +331,7 @@ async def list_orders(
     placed_from: Annotated[AwareDatetime | None, Query()] = None,
     placed_to: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
     """Newest first; `next_cursor` fetches the next page."""
     if principal.role is Role.VENDOR:
@@ -357,10 +348,12 @@ async def list_orders(
         "placed_from": placed_from,
         "placed_to": placed_to,
     }
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor, _position) if cursor else None
     async with request.app.state.pool.acquire() as conn:
         rows = await store.list_orders(conn, filters, after, limit)
-    return {"items": rows, "next_cursor": encode_cursor(rows[-1]) if len(rows) == limit else None}
+    last = rows[-1] if len(rows) == limit else None
+    cursor = encode_cursor([last["placed_at"].isoformat(), str(last["id"])]) if last else None
+    return {"items": rows, "next_cursor": cursor}
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, tags=["orders"])

@@ -218,6 +218,7 @@ def _claims(product: Row) -> domain.DomesticClaims:
         bmp=product["bmp"],
         tkdn_verified=product["tkdn_verified"],
         pdn_verified=product["pdn_verified"],
+        bmp_verified=product["bmp_verified"],
     )
 
 

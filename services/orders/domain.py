@@ -203,14 +203,17 @@ class DomesticClaims:
     tkdn: float | None
     bmp: float | None
     tkdn_verified: bool
-    # None: the catalog does not report PDN verification, so the PDN claim stands as made.
+    # None where the catalog did not say: a PDN claim then stands as made, and a BMP claim
+    # counts with its TKDN.
     pdn_verified: bool | None = None
+    bmp_verified: bool | None = None
 
 
 def priority_tier(claims: DomesticClaims) -> PriorityTier:
     """Perpres 46/2025 art. 66, verified claims only."""
     tkdn = (claims.tkdn or 0.0) if claims.tkdn_verified else 0.0
-    bmp = (claims.bmp or 0.0) if claims.tkdn_verified else 0.0
+    bmp_counts = claims.tkdn_verified if claims.bmp_verified is None else claims.bmp_verified
+    bmp = (claims.bmp or 0.0) if bmp_counts else 0.0
     if tkdn >= 25 and tkdn + bmp >= 40:
         return PriorityTier.TKDN_BMP_40
     if tkdn >= 25:

@@ -7,14 +7,12 @@ from services.orders import commands, store
 from services.orders.commands import Context
 from shared.consumer import EventConsumer
 from shared.contracts.catalog import (
+    CATALOG_EVENTS,
     ProductEvent,
-    ProductListed,
-    ProductPriceChanged,
     ProductRejected,
     ProductState,
-    ProductSubmitted,
+    ProductStockChanged,
     ProductTakenDown,
-    ProductUpdated,
 )
 from shared.contracts.stock import StockReservationRejected, StockReserved
 from shared.contracts.vendors import (
@@ -35,13 +33,10 @@ SERVICE = "orders"
 
 # Stock changes are left out: orders never read the stock figure (the catalog checks it in the
 # saga), and each reservation makes one, so reading them would double this consumer's work.
-PRODUCT_EVENTS = (
-    ProductSubmitted,
-    ProductListed,
-    ProductRejected,
-    ProductTakenDown,
-    ProductPriceChanged,
-    ProductUpdated,
+PRODUCT_EVENTS = tuple(
+    event
+    for event in CATALOG_EVENTS
+    if issubclass(event, ProductEvent) and event is not ProductStockChanged
 )
 
 
@@ -97,11 +92,11 @@ async def apply_product_event(conn: Connection, ctx: Context, event: ProductEven
             "unit": event.unit,
             "price": event.price,
             "pdn": event.pdn,
-            # Newer catalogs report whether the PDN claim was verified; older ones do not.
-            "pdn_verified": getattr(event, "pdn_verified", None),
+            "pdn_verified": event.pdn_verified,
             "tkdn": event.tkdn,
             "bmp": event.bmp,
             "tkdn_verified": event.tkdn_verified,
+            "bmp_verified": event.bmp_verified,
             "state": event.state.value,
             "state_reason": reason or None,
         },

@@ -44,6 +44,7 @@ _PRODUCT_COLUMNS = (
     "tkdn",
     "bmp",
     "tkdn_verified",
+    "bmp_verified",
     "state",
     "state_reason",
 )
@@ -100,7 +101,8 @@ async def get_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> di
 async def listed_in_categories(conn: Connection, categories: Sequence[str]) -> list[Row]:
     """The domestic claims of every listed product in these categories whose vendor may sell."""
     rows = await conn.fetch(
-        """SELECT p.category_code, p.pdn, p.pdn_verified, p.tkdn, p.bmp, p.tkdn_verified
+        """SELECT p.category_code, p.pdn, p.pdn_verified, p.tkdn, p.bmp, p.tkdn_verified,
+                  p.bmp_verified
            FROM product_projection p
            JOIN vendor_projection v ON v.vendor_id = p.vendor_id AND v.state = 'verified'
            WHERE p.state = 'listed' AND p.category_code = ANY($1::text[])""",

@@ -114,9 +114,22 @@ class Platform:
         return Seller(vendor_id, headers, etalase["id"])
 
     async def product(self, seller: Seller, **overrides: Any) -> dict[str, Any]:
-        """A listed product, once the orders service's projection has it."""
-        product = await self.catalog.listed(seller.headers, seller.etalase_id, **overrides)
-        await self.known("product_projection", "product_id", uuid.UUID(product["id"]), "listed")
+        """A listed product whose claims were verified, once the orders service has it."""
+        product = await self.catalog.listed(
+            seller.headers, seller.etalase_id, verify=True, **overrides
+        )
+
+        async def known() -> bool:
+            row = await self.pool.fetchrow(
+                "SELECT state, tkdn_verified FROM product_projection WHERE product_id = $1",
+                uuid.UUID(product["id"]),
+            )
+            return row is not None and (row["state"], row["tkdn_verified"]) == (
+                "listed",
+                product["tkdn_verified"],
+            )
+
+        await eventually(known, timeout=20)
         return product
 
     async def known(self, table: str, key: str, value: uuid.UUID, state: str) -> None:

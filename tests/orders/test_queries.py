@@ -63,9 +63,11 @@ async def test_filters_and_keyset_pages(platform: Platform) -> None:
 async def test_forged_cursors_and_bad_filters_are_refused(platform: Platform) -> None:
     forged = [
         "not-base64!",
-        base64.urlsafe_b64encode(b"yesterday|nobody").decode(),
-        base64.urlsafe_b64encode(b"2026-07-06T03:00:00|" + str(uuid.uuid4()).encode()).decode(),
-        "A" * 300,
+        base64.urlsafe_b64encode(b'["yesterday", "nobody"]').decode(),
+        base64.urlsafe_b64encode(f'["2026-07-06T03:00:00", "{uuid.uuid4()}"]'.encode()).decode(),
+        base64.urlsafe_b64encode(b'["2026-07-06T03:00:00+00:00"]').decode(),
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        "A" * 600,
     ]
     for cursor in forged:
         response = await platform.client.get(f"/orders?cursor={cursor}", headers=AUDITOR)

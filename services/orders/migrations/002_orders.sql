@@ -28,6 +28,7 @@ CREATE TABLE product_projection (
     tkdn          double precision,
     bmp           double precision,
     tkdn_verified boolean NOT NULL,
+    bmp_verified  boolean,
     state         text NOT NULL,
     state_reason  text,
     updated_at    timestamptz NOT NULL DEFAULT now()

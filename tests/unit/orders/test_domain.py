@@ -99,6 +99,8 @@ def test_a_proposal_prices_exactly_the_lines_within_the_listed_price(
         (DomesticClaims(True, None, None, False, pdn_verified=False), PriorityTier.NONE),
         (DomesticClaims(True, None, None, False, pdn_verified=True), PriorityTier.PDN),
         (DomesticClaims(False, None, None, False), PriorityTier.NONE),
+        (DomesticClaims(True, 30, 10, True, bmp_verified=False), PriorityTier.TKDN_25),
+        (DomesticClaims(True, 30, 10, True, bmp_verified=True), PriorityTier.TKDN_BMP_40),
     ],
 )
 def test_priority_tiers_count_verified_claims_only(
