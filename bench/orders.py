@@ -136,6 +136,7 @@ async def seed(
         is_umk=True,
         is_koperasi=False,
         is_local=True,
+        is_pkp=True,
         verified_by="bench",
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
@@ -178,6 +179,8 @@ async def seed(
             if product.status_code == 201:
                 break
             await asyncio.sleep(0.2)
+        if product.status_code != 201:
+            raise SystemExit(f"the catalog refused the product: {product.text}")
         products = [product.json()["id"]]
         products += [
             (
@@ -236,6 +239,7 @@ def product_body(etalase_id: str) -> dict[str, Any]:
         "tkdn": 45.5,
         "bmp": 10,
         "tkdn_certificate": "TKDN-1",
+        "tkdn_valid_until": "2031-06-30",
         "stock": 2_000_000_000,
         "delivery_regions": ["33.75"],
         "photos": [],
