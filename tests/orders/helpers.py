@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from services.orders.app import OrdersSettings, create_app
 from services.orders.commands import Context
 from shared.auth import Role
 from shared.events import Event, build_headers, encode
-from tests.catalog.helpers import Catalog
-from tests.support import TEST_JWT_SECRET, Infra, ReceivedEvent, auth, eventually, read_topic
+from tests.catalog.helpers import Catalog, catalog_app
+from tests.support import (
+    TEST_JWT_SECRET,
+    Infra,
+    ReceivedEvent,
+    auth,
+    eventually,
+    read_topic,
+    running,
+    scratch_database,
+)
 
 MANAGER = auth(Role.CATALOGUE_MANAGER)
 AUDITOR = auth(Role.AUDITOR)
@@ -39,6 +51,28 @@ class Clock:
 
     def set(self, moment: datetime) -> None:
         self._offset += moment - self()
+
+
+@asynccontextmanager
+async def catalog_beside_orders(infra: Infra) -> AsyncIterator[tuple[Catalog, str]]:
+    """A running catalog on fresh topics, and an empty database for an orders service on the
+    same topics (`Catalog.prefix`); the catalog's producer sends the vendor events."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await producer.start()
+    try:
+        async with (
+            scratch_database(infra) as catalog_db,
+            scratch_database(infra) as orders_db,
+        ):
+            app = catalog_app(infra, catalog_db, prefix)
+            async with running(app) as client:
+                yield (
+                    Catalog(client, app.state.pool, producer, infra.bootstrap_servers, prefix),
+                    (orders_db),
+                )
+    finally:
+        await producer.stop()
 
 
 def orders_app(infra: Infra, database: str, prefix: str, clock: Clock, **overrides: Any) -> Any:
