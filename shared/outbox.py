@@ -1,4 +1,9 @@
-"""Transactional outbox: write events with the state change, publish them with a relay."""
+"""Transactional outbox: write events with the state change, publish them with a relay.
+
+Every event goes into two tables in the caller's transaction: `outbox`, the queue the relay
+publishes from and empties, and `event_log`, the service's permanent record of what it published
+(see `shared.eventlog` for replay and recovery).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 import time
 import uuid
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,9 +28,18 @@ log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "ekatalog_outbox"
 
+# One statement writes the log and the queue, both in the order the events were given: the outbox
+# ids and the log positions of one aggregate's events follow each other.
 _INSERT = """
+WITH new AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+        WITH ORDINALITY AS e(event_id, topic, event_type, aggregate_id, payload, headers, n)
+), logged AS (
+    INSERT INTO event_log (event_id, topic, event_type, aggregate_id, payload, headers)
+    SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM new ORDER BY n
+)
 INSERT INTO outbox (event_id, topic, event_type, aggregate_id, payload, headers)
-VALUES ($1, $2, $3, $4, $5, $6)
+SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM new ORDER BY n
 """
 
 # Rows commit out of id order, so the relay never keeps a cursor: it takes the oldest rows that no
@@ -61,32 +75,33 @@ class Outbox:
     async def add(self, conn: Connection, *events: Event) -> list[uuid.UUID]:
         if not conn.is_in_transaction():
             raise RuntimeError("outbox events must be written in the state change's transaction")
+        if not events:
+            return []
         now = datetime.now(UTC)
         correlation_id = current_correlation_id()
-        rows = []
-        ids = []
-        for event in events:
-            event_id = uuid.uuid4()
-            ids.append(event_id)
-            headers = build_headers(
-                event_id=event_id,
-                event_type=event.type,
-                source=self.source,
-                subject=event.aggregate_id,
-                time=now,
-                correlation_id=correlation_id,
-            )
-            rows.append(
-                (
-                    event_id,
-                    self.topic_for(event),
-                    event.type,
-                    event.aggregate_id,
-                    encode(event),
-                    headers,
+        ids = [uuid.uuid4() for _ in events]
+        headers = [
+            json.dumps(
+                build_headers(
+                    event_id=event_id,
+                    event_type=event.type,
+                    source=self.source,
+                    subject=event.aggregate_id,
+                    time=now,
+                    correlation_id=correlation_id,
                 )
             )
-        await conn.executemany(_INSERT, rows)
+            for event_id, event in zip(ids, events, strict=True)
+        ]
+        await conn.execute(
+            _INSERT,
+            ids,
+            [self.topic_for(e) for e in events],
+            [e.type for e in events],
+            [e.aggregate_id for e in events],
+            [encode(e) for e in events],
+            headers,
+        )
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
         return ids
 
@@ -108,6 +123,10 @@ class OutboxRelay:
     to the producer and the acknowledgements are awaited together; then the rows are deleted
     (marked published) in the claiming transaction. A failure rolls the claim back and the relay
     backs off while the broker is unreachable.
+
+    The backlog figures (`backlog`, `oldest_age` and their gauges) are refreshed by a task of
+    their own, so that they keep counting while the broker is down. With `log_retention` set, the
+    relay that holds the lock also deletes published log rows older than that.
     """
 
     def __init__(
@@ -121,6 +140,8 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         lease_seconds: float = 30.0,
         max_backoff: float = 5.0,
+        stats_seconds: float = 1.0,
+        log_retention: timedelta | None = None,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
@@ -130,6 +151,8 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
+        self.stats_seconds = stats_seconds
+        self.log_retention = log_retention
         self.lock_key = zlib.crc32(f"outbox-relay:{name}".encode())
         self.published = 0
         self.broker_available = False
@@ -139,16 +162,22 @@ class OutboxRelay:
         self._lock_conn: Connection | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stats_task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._last_stats = 0.0
+        self._last_prune = 0.0
 
     async def start(self) -> None:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.name}")
+        self._stats_task = asyncio.create_task(self._watch_backlog(), name=f"backlog-{self.name}")
 
     async def stop(self) -> None:
         self._stopping = True
         self._wakeup.set()
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            await asyncio.gather(self._stats_task, return_exceptions=True)
+            self._stats_task = None
         if self._task is not None:
             await self._task
             self._task = None
@@ -168,7 +197,7 @@ class OutboxRelay:
                 await self._ensure_producer()
                 published = await self.publish_batch()
                 backoff = 0.1
-                await self._housekeeping()
+                await self._prune_log()
                 if published == 0:
                     await self._sleep(self.poll_seconds)
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -265,14 +294,42 @@ class OutboxRelay:
             EVENTS_PUBLISHED.labels(r["topic"]).inc()
         return len(rows)
 
-    async def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if now - self._last_stats >= 1.0:
-            self._last_stats = now
-            async with self.pool.acquire() as conn:
-                self.backlog, self.oldest_age = await outbox_backlog(conn)
-            OUTBOX_BACKLOG.set(self.backlog)
-            OUTBOX_OLDEST_AGE.set(self.oldest_age)
+    async def refresh_backlog(self) -> None:
+        async with self.pool.acquire(timeout=self.stats_seconds * 5) as conn:
+            self.backlog, self.oldest_age = await outbox_backlog(conn)
+        OUTBOX_BACKLOG.set(self.backlog)
+        OUTBOX_OLDEST_AGE.set(self.oldest_age)
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            try:
+                await self.refresh_backlog()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.debug("outbox backlog not refreshed", error=repr(exc))
+            await asyncio.sleep(self.stats_seconds)
+
+    async def _prune_log(self) -> None:
+        if self.log_retention is None or time.monotonic() - self._last_prune < _PRUNE_EVERY:
+            return
+        self._last_prune = time.monotonic()
+        async with self.pool.acquire() as conn:
+            pruned = await prune_log(conn, self.log_retention)
+        if pruned:
+            log.info("event log pruned", relay=self.name, events=pruned)
+
+
+_PRUNE_EVERY = 600.0
+_PRUNE = """
+DELETE FROM event_log l
+WHERE l.created_at < now() - $1::interval
+  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = l.event_id)
+"""
+
+
+async def prune_log(conn: Connection, retention: timedelta) -> int:
+    """Delete logged events older than `retention` that are no longer waiting to be published."""
+    status = await conn.execute(_PRUNE, retention)
+    return int(status.split()[-1])
 
 
 def _kafka_headers(headers: Any) -> list[tuple[str, bytes]]:
