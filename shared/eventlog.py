@@ -25,16 +25,15 @@ from shared.outbox import NOTIFY_CHANNEL
 # holds new ones back until it commits, so that no event with a lower position commits later.
 _HOLD_WRITERS = "LOCK TABLE event_log IN SHARE MODE"
 
+# Statements of one transaction, not one statement: the parts of a statement share a snapshot and
+# the insert would still see the rows the delete took out.
+_DEQUEUE = """
+DELETE FROM outbox o USING event_log l WHERE o.event_id = l.event_id AND l.position > $1
+"""
 _REQUEUE = """
-WITH replayed AS (
-    SELECT event_id, topic, event_type, aggregate_id, payload, headers, position
-    FROM event_log WHERE position > $1
-), dequeued AS (
-    DELETE FROM outbox o USING replayed r WHERE o.event_id = r.event_id
-)
 INSERT INTO outbox (event_id, topic, event_type, aggregate_id, payload, headers)
-SELECT event_id, topic, event_type, aggregate_id, payload, headers FROM replayed
-ORDER BY position
+SELECT event_id, topic, event_type, aggregate_id, payload, headers FROM event_log
+WHERE position > $1 ORDER BY position
 """
 
 
@@ -73,6 +72,7 @@ async def requeue(conn: Connection, after: int) -> int:
     """
     async with conn.transaction():
         await conn.execute(_HOLD_WRITERS)
+        await conn.execute(_DEQUEUE, after)
         status = await conn.execute(_REQUEUE, after)
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return int(status.split()[-1])
