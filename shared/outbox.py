@@ -28,19 +28,12 @@ log = get_logger(__name__)
 
 NOTIFY_CHANNEL = "ekatalog_outbox"
 
-# One statement writes the log and the queue, both in the order the events were given: the outbox
-# ids and the log positions of one aggregate's events follow each other.
-_INSERT = """
-WITH new AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
-        WITH ORDINALITY AS e(event_id, topic, event_type, aggregate_id, payload, headers, n)
-), logged AS (
-    INSERT INTO event_log (event_id, topic, event_type, aggregate_id, payload, headers)
-    SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM new ORDER BY n
-)
-INSERT INTO outbox (event_id, topic, event_type, aggregate_id, payload, headers)
-SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM new ORDER BY n
-"""
+# The log first, then the queue, each in the order the events were given: the log positions and
+# the outbox ids of one aggregate's events follow each other. (Measured: two pipelined
+# `executemany` beat one statement over `unnest` arrays writing both tables.)
+_COLUMNS = "(event_id, topic, event_type, aggregate_id, payload, headers)"
+_LOG = f"INSERT INTO event_log {_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)"
+_QUEUE = f"INSERT INTO outbox {_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6)"
 
 # Rows commit out of id order, so the relay never keeps a cursor: it takes the oldest rows that no
 # other transaction holds. Commands lock their aggregate before writing events, which keeps one
@@ -75,35 +68,33 @@ class Outbox:
     async def add(self, conn: Connection, *events: Event) -> list[uuid.UUID]:
         if not conn.is_in_transaction():
             raise RuntimeError("outbox events must be written in the state change's transaction")
-        if not events:
-            return []
         now = datetime.now(UTC)
         correlation_id = current_correlation_id()
-        ids = [uuid.uuid4() for _ in events]
-        headers = [
-            json.dumps(
-                build_headers(
-                    event_id=event_id,
-                    event_type=event.type,
-                    source=self.source,
-                    subject=event.aggregate_id,
-                    time=now,
-                    correlation_id=correlation_id,
+        rows = []
+        for event in events:
+            event_id = uuid.uuid4()
+            headers = build_headers(
+                event_id=event_id,
+                event_type=event.type,
+                source=self.source,
+                subject=event.aggregate_id,
+                time=now,
+                correlation_id=correlation_id,
+            )
+            rows.append(
+                (
+                    event_id,
+                    self.topic_for(event),
+                    event.type,
+                    event.aggregate_id,
+                    encode(event),
+                    headers,
                 )
             )
-            for event_id, event in zip(ids, events, strict=True)
-        ]
-        await conn.execute(
-            _INSERT,
-            ids,
-            [self.topic_for(e) for e in events],
-            [e.type for e in events],
-            [e.aggregate_id for e in events],
-            [encode(e) for e in events],
-            headers,
-        )
+        await conn.executemany(_LOG, rows)
+        await conn.executemany(_QUEUE, rows)
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-        return ids
+        return [event_id for event_id, *_ in rows]
 
 
 async def outbox_backlog(conn: Connection) -> tuple[int, float]:
