@@ -197,12 +197,7 @@ async def test_suspensions_made_while_the_catalog_was_down_reach_it_at_the_next_
 
         # An operator replays the whole vendors log: every event is a duplicate, nothing changes.
         before = _duplicates(both.url(1))
-        env = {
-            **os.environ,
-            "VENDORS_DATABASE_URL": both.dsn("vendors"),
-            "VENDORS_KAFKA_BOOTSTRAP_SERVERS": both.bootstrap_servers,
-            "VENDORS_JWT_SECRET": market.secret,
-        }
+        env = {**os.environ, "VENDORS_DATABASE_URL": both.dsn("vendors")}
         replay = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "ekatalog.cli", "replay", "vendors", "--from-start"],
@@ -223,6 +218,32 @@ async def test_suspensions_made_while_the_catalog_was_down_reach_it_at_the_next_
         assert await _stored_suspensions(both) == VENDORS
     finally:
         await _stop(both)
+
+
+@pytest.mark.slow
+async def test_a_stop_right_after_a_burst_lets_the_catalog_drain_first(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = Platform(data_dir, "vendors", "catalog")
+    try:
+        await _ready(first)
+        market = Market(data_dir)
+        etalase_id, listed = await market.list_products(first.url(0), first.url(1))
+        await market.suspend(first.url(0), list(listed))
+    finally:
+        await _stop(first, signal.SIGTERM)
+    logged = 3 * VENDORS
+    await asyncio.to_thread(
+        first.wait_for, f"vendors: every consumer stored its events up to position {logged}", 5
+    )
+
+    second = Platform(data_dir, "vendors", "catalog")
+    try:
+        await _ready(second)
+        assert not any("vendors: publishing again" in line for line in second.output)
+        await market.all_taken_down_once(second.url(1), etalase_id, listed)
+        assert await _stored_suspensions(second) == VENDORS
+    finally:
+        await _stop(second)
 
 
 @pytest.mark.slow
