@@ -21,21 +21,27 @@ import argparse
 import asyncio
 import multiprocessing
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from multiprocessing.synchronize import Event as StopSignal
-from pathlib import Path
 
-import asyncpg
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
-from relay import BATCH, PARTITIONS, SESSION_TIMEOUT_MS, StockCounted, make_events, say
+from relay import (
+    BATCH,
+    PARTITIONS,
+    SESSION_TIMEOUT_MS,
+    StockCounted,
+    fresh_database,
+    make_events,
+    run_rounds,
+    say,
+)
 
 from shared import eventlog
 from shared.consumer import EventConsumer
-from shared.db import PLATFORM_MIGRATIONS, Connection, apply_migrations, create_pool
-from shared.embedded import EmbeddedPostgres, Tansu, free_port
+from shared.db import Connection, create_pool
+from shared.embedded import EmbeddedPostgres
 from shared.events import EventMeta
 from shared.outbox import Outbox, OutboxRelay
 from shared.service import ensure_topics
@@ -94,14 +100,7 @@ async def one_round(
     postgres: EmbeddedPostgres, bootstrap: str, count: int, aggregates: int, number: int
 ) -> dict[str, float]:
     say(f"round {number}")
-    database = f"replay{number}"
-    admin = await asyncpg.connect(postgres.admin_dsn)
-    await admin.execute(f"CREATE DATABASE {database}")
-    await admin.close()
-    dsn = postgres.dsn(database)
-    conn = await asyncpg.connect(dsn)
-    await apply_migrations(conn, "platform", PLATFORM_MIGRATIONS)
-    await conn.close()
+    dsn = await fresh_database(postgres, f"replay{number}")
     pool = await create_pool(dsn, 2, 10)
     prefix = f"p{number}."
     outbox = Outbox("/bench", prefix)
@@ -156,23 +155,7 @@ async def one_round(
 
 
 async def main(count: int, aggregates: int, rounds: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="ekatalog-bench-") as tmp:
-        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
-        broker = Tansu(free_port())
-        say(
-            f"embedded PostgreSQL (durable) and tansu; {count} events, {aggregates} aggregates, "
-            f"{PARTITIONS} partitions, inbox batches of {BATCH}, {rounds} round(s)"
-        )
-        postgres.start(durable=True)
-        broker.start()
-        try:
-            results = [
-                await one_round(postgres, broker.bootstrap_servers, count, aggregates, r)
-                for r in range(1, rounds + 1)
-            ]
-        finally:
-            broker.stop()
-            postgres.stop()
+    results = await run_rounds(count, aggregates, rounds, one_round)
     median = {m: statistics.median(r[m] for r in results) for m in results[0]}
     say("")
     say("| measure (median of rounds) | events/s | ratio |")

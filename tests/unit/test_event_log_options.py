@@ -1,12 +1,15 @@
-"""`ekatalog replay` arguments: where a replay starts, and clear errors for bad input."""
+"""Event log options: `ekatalog replay` arguments and the retention setting."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ekatalog.cli import build_parser
+from shared.settings import ServiceSettings, SettingsError
+
+REQUIRED = {"database_url": "postgresql://db/x", "kafka_bootstrap_servers": "k:9092"}
 
 
 def test_a_replay_starts_at_a_time_with_or_without_an_offset() -> None:
@@ -34,3 +37,16 @@ def test_bad_replay_arguments_are_refused_with_usage(
         build_parser().parse_args(argv)
     assert exit_.value.code == 2
     assert "usage: ekatalog replay" in capsys.readouterr().err
+
+
+def test_the_log_keeps_everything_unless_a_retention_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EKATALOG_JWT_SECRET", "s")
+    assert ServiceSettings.from_env(**REQUIRED).event_log_retention is None
+    monkeypatch.setenv("EKATALOG_EVENT_LOG_RETENTION_DAYS", "400")
+    assert ServiceSettings.from_env(**REQUIRED).event_log_retention == timedelta(days=400)
+    for bad in ("0", "-1", "forever"):
+        monkeypatch.setenv("EKATALOG_EVENT_LOG_RETENTION_DAYS", bad)
+        with pytest.raises(SettingsError, match="EKATALOG_EVENT_LOG_RETENTION_DAYS"):
+            ServiceSettings.from_env(**REQUIRED)
