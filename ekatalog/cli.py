@@ -126,8 +126,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ replay
 
 
-async def requeue_log(dsn: str, *, since: datetime | None = None, from_start: bool = False) -> int:
-    """Queue a service's logged events for its relay to publish again; -1 when it has no log.
+async def replay_log(dsn: str, *, since: datetime | None = None, from_start: bool = False) -> int:
+    """Ask a service's relay to publish its logged events again; -1 when it has no log.
 
     From the start, from the first event at or after `since`, or by default from the checkpoint
     (every event some consumer may not have stored).
@@ -146,7 +146,7 @@ async def requeue_log(dsn: str, *, since: datetime | None = None, from_start: bo
             after = await eventlog.position_at(conn, since)
         else:
             after = await eventlog.checkpoint(conn)
-        return await eventlog.requeue(conn, after)
+        return await eventlog.replay(conn, after)
     finally:
         await conn.close()
 
@@ -165,13 +165,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     # Only the database is needed; the other required settings get placeholders.
     settings = _load_settings(args.service, kafka_bootstrap_servers="unused", jwt_secret="unused")
     queued = asyncio.run(
-        requeue_log(settings.database_url, since=args.since, from_start=args.from_start)
+        replay_log(settings.database_url, since=args.since, from_start=args.from_start)
     )
     if queued < 0:
         raise SystemExit(f"ekatalog replay: {args.service} has no event log yet; run migrations")
     print(
-        f"{args.service}: {queued} event(s) queued for publishing again, in log order; the "
-        "service's relay publishes them (at once if it is running, else when it starts)"
+        f"{args.service}: {queued} event(s) to publish again, in log order; the service's "
+        "relay publishes them (at once if it is running, else when it starts)"
     )
     return 0
 
@@ -260,7 +260,7 @@ class Supervisor:
     def recover(self) -> None:
         """The embedded broker starts empty: queue again what a consumer may not have stored."""
         for service in self.services:
-            queued = asyncio.run(requeue_log(service.dsn))
+            queued = asyncio.run(replay_log(service.dsn))
             if queued > 0:
                 self.say(
                     f"{service.name}: publishing again {queued} event(s) logged since every "
@@ -641,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser(
         "replay",
         help="publish a service's logged events again",
-        description="Queue a service's logged events for its relay to publish again, in log "
+        description="Have a service's relay publish its logged events again, in log "
         "order, with their original ids and headers (consumers drop what they already stored). "
         "Only the service's database is needed, named by its environment as for migrate (e.g. "
         "VENDORS_DATABASE_URL). Without an option: the events after the last point every "

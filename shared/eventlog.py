@@ -1,10 +1,11 @@
 """A service's event log: publishing it again, and knowing how far every consumer got.
 
 The log (`event_log`, written by `Outbox.add` with the outbox row) keeps every event the service
-published. A replay copies a stretch of it back into the outbox in log order, and the service's
-relay publishes it again with the original event ids and headers; consumers drop what they have
-already stored (inbox). Going through the relay keeps one aggregate's events in order with the
-ones being written meanwhile, and needs nothing but the service's database.
+published. A replay is a request in `event_log_replay`: the service's relay publishes that
+stretch of the log again, in log order and before anything queued, with the original event ids
+and headers; consumers drop what they have already stored (inbox). Going through the relay keeps
+one aggregate's events in order with the ones being written meanwhile, and asking for a replay
+needs nothing but the service's database.
 
 The checkpoint is the log position up to which every consumer of the service's topics is known to
 have stored every event. It is recorded after a clean stop let the consumers drain, and a broker
@@ -21,20 +22,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.db import Connection
 from shared.outbox import NOTIFY_CHANNEL
 
-# Taken by a replay and by `log_head`: it waits for the transactions that are writing events and
+# Taken by `replay` and `log_head`: it waits for the transactions that are writing events and
 # holds new ones back until it commits, so that no event with a lower position commits later.
 _HOLD_WRITERS = "LOCK TABLE event_log IN SHARE MODE"
-
-# Statements of one transaction, not one statement: the parts of a statement share a snapshot and
-# the insert would still see the rows the delete took out.
-_DEQUEUE = """
-DELETE FROM outbox o USING event_log l WHERE o.event_id = l.event_id AND l.position > $1
-"""
-_REQUEUE = """
-INSERT INTO outbox (event_id, topic, event_type, aggregate_id, payload, headers)
-SELECT event_id, topic, event_type, aggregate_id, payload, headers FROM event_log
-WHERE position > $1 ORDER BY position
-"""
 
 
 async def has_event_log(conn: Connection) -> bool:
@@ -63,23 +53,31 @@ async def position_at(conn: Connection, since: datetime) -> int:
     return int(first) - 1
 
 
-async def requeue(conn: Connection, after: int) -> int:
-    """Queue every logged event above position `after` for publishing again, in log order.
+async def replay(conn: Connection, after: int) -> int:
+    """Ask the relay to publish every logged event above position `after` again, in log order,
+    before anything queued; returns how many events that is.
 
-    An event of that stretch still waiting in the outbox is taken out and queued again in its
-    place, so that the relay sends the stretch in log order; events written after the replay
-    queue behind it. Returns how many events were queued.
+    The stretch ends at the last position logged when the writers are held back, so none of its
+    events commits later; events written afterwards go out behind it. Events of the stretch
+    still queued in the outbox go out again after it, as duplicates.
     """
     async with conn.transaction():
         await conn.execute(_HOLD_WRITERS)
-        await conn.execute(_DEQUEUE, after)
-        status = await conn.execute(_REQUEUE, after)
+        head = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_log"))
+        if head <= after:
+            return 0
+        await conn.execute(
+            "INSERT INTO event_log_replay (after, upto) VALUES ($1, $2)", after, head
+        )
+        count = await conn.fetchval(
+            "SELECT count(*) FROM event_log WHERE position > $1 AND position <= $2", after, head
+        )
         await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-    return int(status.split()[-1])
+    return int(count)
 
 
 async def log_head(conn: Connection) -> tuple[int, int]:
-    """The last position in the log and the number of events still to publish.
+    """The last position in the log, and how many queued events and replays are still to go.
 
     Exact while the writers are held back: when the second figure is 0, every event up to the
     first has been acknowledged by the broker.
@@ -87,7 +85,9 @@ async def log_head(conn: Connection) -> tuple[int, int]:
     async with conn.transaction():
         await conn.execute(_HOLD_WRITERS)
         head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_log")
-        waiting = await conn.fetchval("SELECT count(*) FROM outbox")
+        waiting = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM event_log_replay)"
+        )
     return int(head), int(waiting)
 
 

@@ -45,6 +45,12 @@ LIMIT $1
 FOR UPDATE SKIP LOCKED
 """
 _DELETE_PUBLISHED = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+_NEXT_REPLAY = "SELECT id, after, upto FROM event_log_replay ORDER BY id LIMIT 1"
+_REPLAYED = """
+SELECT position, topic, aggregate_id, payload, headers FROM event_log
+WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3
+"""
+_REPLAYED_UP_TO = "UPDATE event_log_replay SET after = $2 WHERE id = $1"
 _BACKLOG = """
 SELECT count(*) AS backlog, extract(epoch FROM now() - min(created_at)) AS oldest FROM outbox
 """
@@ -115,6 +121,8 @@ class OutboxRelay:
     (marked published) in the claiming transaction. A failure rolls the claim back and the relay
     backs off while the broker is unreachable.
 
+    A replay asked for in `event_log_replay` is published from the log before the queue.
+
     The backlog figures (`backlog`, `oldest_age` and their gauges) are refreshed by a task of
     their own, so that they keep counting while the broker is down. With `log_retention` set, the
     relay that holds the lock also deletes published log rows older than that.
@@ -146,6 +154,7 @@ class OutboxRelay:
         self.log_retention = log_retention
         self.lock_key = zlib.crc32(f"outbox-relay:{name}".encode())
         self.published = 0
+        self.replayed = 0
         self.broker_available = False
         self.backlog = 0
         self.oldest_age = 0.0
@@ -186,7 +195,8 @@ class OutboxRelay:
                     await self._sleep(self.poll_seconds)
                     continue
                 await self._ensure_producer()
-                published = await self.publish_batch()
+                # A replay goes out before what is queued: it covers events logged earlier.
+                published = await self.replay_batch() or await self.publish_batch()
                 backoff = 0.1
                 await self._prune_log()
                 if published == 0:
@@ -260,30 +270,56 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, send and mark one batch; returns how many events were published."""
-        assert self._producer is not None
         lease_ms = int(self.lease_seconds * 1000)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {lease_ms}")
             rows = await conn.fetch(_CLAIM, self.batch_size)
             if not rows:
                 return 0
-            futures = [
-                await self._producer.send(
-                    r["topic"],
-                    value=r["payload"],
-                    key=r["aggregate_id"].encode(),
-                    headers=_kafka_headers(r["headers"]),
-                )
-                for r in rows
-            ]
             # Within the lease, so that the rows are still ours when they are marked.
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.lease_seconds * 0.8)
+            await self._send(rows, timeout=self.lease_seconds * 0.8)
             await conn.execute(_DELETE_PUBLISHED, [r["id"] for r in rows])
-        self.broker_available = True
         self.published += len(rows)
+        return len(rows)
+
+    async def replay_batch(self) -> int:
+        """Publish the next stretch of the oldest replay asked for (`shared.eventlog.replay`)
+        straight from the log, in log order; returns how many events were sent.
+
+        Nothing is locked or deleted: if the relay stops before it notes how far it got, the
+        stretch goes out again and consumers drop the copies.
+        """
+        async with self.pool.acquire() as conn:
+            job = await conn.fetchrow(_NEXT_REPLAY)
+            if job is None:
+                return 0
+            rows = await conn.fetch(_REPLAYED, job["after"], job["upto"], self.batch_size)
+            if rows:
+                await self._send(rows, timeout=self.lease_seconds)
+                self.replayed += len(rows)
+            if len(rows) < self.batch_size or rows[-1]["position"] >= job["upto"]:
+                await conn.execute("DELETE FROM event_log_replay WHERE id = $1", job["id"])
+                log.info("replay published", relay=self.name, upto=job["upto"])
+            else:
+                await conn.execute(_REPLAYED_UP_TO, job["id"], rows[-1]["position"])
+        return len(rows)
+
+    async def _send(self, rows: list[asyncpg.Record], timeout: float) -> None:
+        """Hand every row to the producer, then await all the acknowledgements together."""
+        assert self._producer is not None
+        futures = [
+            await self._producer.send(
+                r["topic"],
+                value=r["payload"],
+                key=r["aggregate_id"].encode(),
+                headers=_kafka_headers(r["headers"]),
+            )
+            for r in rows
+        ]
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout)
+        self.broker_available = True
         for r in rows:
             EVENTS_PUBLISHED.labels(r["topic"]).inc()
-        return len(rows)
 
     async def refresh_backlog(self) -> None:
         async with self.pool.acquire(timeout=self.stats_seconds * 5) as conn:

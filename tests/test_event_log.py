@@ -99,7 +99,7 @@ async def test_a_replay_publishes_the_log_again_and_consumers_change_nothing(
 
         duplicates = _duplicates(topic)
         async with pool.acquire() as conn:
-            assert await eventlog.requeue(conn, 0) == 2000
+            assert await eventlog.replay(conn, 0) == 2000
         await eventually(lambda: _counted(topic, duplicates + 2000), timeout=60)
         assert await _projection(pool) == before, "a replay changed the projection"
 
@@ -112,7 +112,7 @@ async def test_a_replay_publishes_the_log_again_and_consumers_change_nothing(
             )
             after = await eventlog.position_at(conn, since)
             assert after == await pool.fetchval("SELECT max(position) FROM event_log") - 20
-            assert await eventlog.requeue(conn, after) == 20
+            assert await eventlog.replay(conn, after) == 20
         await eventually(lambda: _counted(topic, duplicates + 2020), timeout=30)
 
         events = await read_topic(bootstrap, topic, min_count=4040, timeout=30)
@@ -128,24 +128,32 @@ async def test_a_replay_publishes_the_log_again_and_consumers_change_nothing(
         await pool.close()
 
 
-async def test_a_replay_puts_events_still_queued_back_in_log_order(database: str) -> None:
+async def test_a_replay_goes_out_in_log_order_before_what_is_queued(
+    infra: Infra, database: str, topic_prefix: str
+) -> None:
     pool = await prepare(database)
-    outbox = Outbox("/test")
+    outbox = Outbox("/test", topic_prefix)
+    topic = outbox.topic_for(CounterIncremented)
+    await ensure_topics(infra.bootstrap_servers, [topic], 3)
+    relay = make_relay(pool, database, infra.bootstrap_servers, batch_size=5)
     try:
         await write_events(pool, outbox, counters(3, 1, 4), per_transaction=3)
-        # The relay published the first two rounds and the broker then forgot them.
+        # The relay had published the first two rounds when the broker forgot them.
         await pool.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox LIMIT 6)")
         async with pool.acquire() as conn:
-            assert await eventlog.requeue(conn, 0) == 12
-        queued = [
-            r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox ORDER BY id")
-        ]
-        logged = [
-            r["event_id"]
-            for r in await pool.fetch("SELECT event_id FROM event_log ORDER BY position")
-        ]
-        assert queued == logged
+            assert await eventlog.replay(conn, 0) == 12
+        await write_events(pool, outbox, counters(3, 5, 5))
+        await relay.start()
+        events = await read_topic(infra.bootstrap_servers, topic, min_count=27)
+        seen: dict[str, list[int]] = {}
+        for event in events:
+            seen.setdefault(event.key, []).append(event.data["seq"])
+        # Each counter: the replayed stretch, its events still queued again, then the new one.
+        assert seen == {f"counter-{a:03d}": [1, 2, 3, 4, 3, 4, 5] for a in range(3)}
+        assert relay.replayed == 12
+        assert await pool.fetchval("SELECT count(*) FROM event_log_replay") == 0
     finally:
+        await relay.stop()
         await pool.close()
 
 

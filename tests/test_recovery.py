@@ -208,7 +208,7 @@ async def test_suspensions_made_while_the_catalog_was_down_reach_it_at_the_next_
         )
         assert replay.returncode == 0, replay.stderr
         logged = 3 * VENDORS  # registered, verified, suspended
-        assert f"vendors: {logged} event(s) queued" in replay.stdout
+        assert f"vendors: {logged} event(s) to publish again" in replay.stdout
 
         async def all_dropped() -> bool:
             return _duplicates(both.url(1)) - before >= logged

@@ -35,3 +35,12 @@ CREATE TABLE event_log_checkpoint (
     position      bigint      NOT NULL,
     recorded_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- Replays asked for and not finished: the relay publishes the log positions (after, upto] in
+-- order before anything queued in the outbox, moving `after` on as the broker acknowledges.
+CREATE TABLE event_log_replay (
+    id            bigserial   PRIMARY KEY,
+    after         bigint      NOT NULL,
+    upto          bigint      NOT NULL,
+    requested_at  timestamptz NOT NULL DEFAULT now()
+);
