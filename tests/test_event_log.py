@@ -157,6 +157,43 @@ async def test_a_replay_goes_out_in_log_order_before_what_is_queued(
         await pool.close()
 
 
+async def test_a_replay_goes_on_where_a_stopped_relay_left_it(
+    infra: Infra, database: str, topic_prefix: str
+) -> None:
+    bootstrap = infra.bootstrap_servers
+    pool = await prepare(database)
+    outbox = Outbox("/test", topic_prefix)
+    topic = outbox.topic_for(CounterIncremented)
+    await ensure_topics(bootstrap, [topic], 3)
+    first = make_relay(pool, database, bootstrap, batch_size=10)
+    second = make_relay(pool, database, bootstrap, batch_size=10)
+    try:
+        await write_events(pool, outbox, counters(10, 1, 10))
+        await pool.execute("DELETE FROM outbox")  # published once, then the broker forgot
+        async with pool.acquire() as conn:
+            assert await eventlog.replay(conn, 0) == 100
+        await first.start()
+
+        async def under_way() -> bool:
+            return first.replayed >= 30
+
+        await eventually(under_way, timeout=15, interval=0.01)
+        await first.stop()
+        noted = await pool.fetchval("SELECT after FROM event_log_replay")
+        assert noted == first.replayed < 100, "the relay notes how far the replay got"
+
+        await second.start()
+        events = await read_topic(bootstrap, topic, min_count=100, timeout=20)
+        assert len(events) == 100, "the rest of the stretch went out, and nothing else"
+        logged = {str(r["event_id"]) for r in await pool.fetch("SELECT event_id FROM event_log")}
+        assert {e.headers["ce_id"] for e in events} == logged
+        assert first.replayed + second.replayed == 100
+    finally:
+        await first.stop()
+        await second.stop()
+        await pool.close()
+
+
 async def test_retention_prunes_only_old_published_events(database: str) -> None:
     pool = await prepare(database)
     try:
