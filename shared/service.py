@@ -139,6 +139,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             lease_seconds=settings.relay_lease_seconds,
+            log_retention=settings.event_log_retention,
         )
         app.state.pool = pool
         app.state.relay = relay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError
@@ -34,6 +35,9 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     relay_lease_seconds: float = Field(default=30.0, gt=0)
+    event_log_retention_days: float | None = Field(
+        default=None, gt=0, description="how long published events stay in the log; unset: forever"
+    )
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
@@ -67,6 +71,11 @@ class ServiceSettings(BaseSettings):
             "max_poll_interval_ms": self.consumer_max_poll_interval_ms,
             "retry_budget_seconds": self.consumer_retry_budget_seconds,
         }
+
+    @property
+    def event_log_retention(self) -> timedelta | None:
+        days = self.event_log_retention_days
+        return None if days is None else timedelta(days=days)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Self:
