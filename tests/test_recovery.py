@@ -57,7 +57,9 @@ class Market:
             async def one(number: int) -> tuple[str, dict[str, Any]]:
                 vendor_id = str(uuid.uuid4())
                 vendor = self.bearer(Role.VENDOR, vendor_id=vendor_id)
-                registered = await vendors.post("/vendors", json=profile(), headers=vendor)
+                registered = await vendors.post(
+                    "/vendors", json=profile(is_pkp=True), headers=vendor
+                )
                 assert registered.status_code == 201, registered.text
                 verified = await vendors.post(f"/vendors/{vendor_id}/verify", headers=self.manager)
                 assert verified.status_code == 200, verified.text
