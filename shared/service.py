@@ -18,7 +18,6 @@ from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from swagger_ui_bundle import swagger_ui_path
 
 from shared.auth import TokenVerifier
 from shared.consumer import DLQ_SUFFIX, EventConsumer
@@ -168,7 +167,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         version=definition.version,
         lifespan=lifespan,
         # FastAPI's own Swagger UI and ReDoc pages load scripts from a CDN; `_install_docs`
-        # serves Swagger UI from the installed swagger-ui-bundle package instead.
+        # serves Swagger UI from the installed swagger-ui-py package instead.
         docs_url=None,
         redoc_url=None,
     )
@@ -210,7 +209,7 @@ DOCS_ASSETS = "/docs/assets"
 
 def _install_docs(app: FastAPI) -> None:
     """Swagger UI at /docs, its scripts and styles from the installed package (works offline)."""
-    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("swagger_ui", "static")]), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
