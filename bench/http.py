@@ -13,8 +13,8 @@ and running as root), `--threads` threads holding `--connections` connections, f
 seconds per path after a short warm-up. It prints requests per second, p50 and p99 of each path
 next to the floor, and the ratios; non-2xx answers are counted and reported as errors.
 
-`--profile DIR` also records a py-spy flame graph (SVG) of each service process while its paths
-run.
+`--profile DIR` also records py-spy samples of each service process while its paths run, as
+collapsed stacks (one line per stack and its count; `flamegraph.pl` or speedscope draw them).
 """
 
 from __future__ import annotations
@@ -435,7 +435,7 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
         yield
         return
     directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{label}.svg"
+    out = directory / f"{label}.txt"
     spy = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "py-spy"),
@@ -444,8 +444,10 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
             str(process.process.pid),
             "--output",
             str(out),
+            "--format",
+            "raw",
             "--rate",
-            "200",
+            "100",
             "--nonblocking",
         ],
         stdout=subprocess.DEVNULL,
@@ -463,7 +465,7 @@ def measure(
     process: Process, path: Load, args: argparse.Namespace, directory: Path
 ) -> Result:
     run_wrk(process.url, path, args, directory, seconds=2)  # warm-up: connections, caches
-    with profiling(process, args.profile, f"{process.name}-{path.label.split()[0]}"):
+    with profiling(process, args.profile, f"{process.name}-{path.label.split(':')[0]}"):
         result = run_wrk(process.url, path, args, directory, seconds=args.duration)
     say(
         f"  {process.name:8} {path.label:34} {result.requests_per_second:8.0f} req/s  "
