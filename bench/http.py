@@ -11,7 +11,8 @@ two-row insert transaction and whose read is one indexed select of the same 45 r
 returns. The load comes from wrk (Debian's `wrk` package; installed with apt-get when missing
 and running as root), `--threads` threads holding `--connections` connections, for `--duration`
 seconds per path after a short warm-up. It prints requests per second, p50 and p99 of each path
-next to the floor, and the ratios; non-2xx answers are counted and reported as errors.
+next to the floor, the ratios, and the server process's CPU time per request (which depends less
+on what else the machine runs); non-2xx answers are counted and reported as errors.
 
 `--profile DIR` also records py-spy samples of each service process while its paths run, as
 collapsed stacks (one line per stack and its count; `flamegraph.pl` or speedscope draw them).
@@ -45,6 +46,7 @@ from typing import Any  # noqa: E402
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 
 from ekatalog.cli import SERVICES  # noqa: E402
@@ -348,6 +350,7 @@ class Result:
     p99_ms: float
     errors: int
     requests: int
+    cpu_ms: float  # CPU time of the server process per request (less sensitive to machine load)
 
 
 LUA = """
@@ -398,10 +401,16 @@ def wrk_binary() -> str:
     return found
 
 
+def cpu_seconds(process: Process) -> float:
+    times = psutil.Process(process.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def run_wrk(
-    base_url: str, path: Load, args: argparse.Namespace, directory: Path, seconds: float
+    process: Process, path: Load, args: argparse.Namespace, directory: Path, seconds: float
 ) -> Result:
     script = wrk_script(path, directory)
+    cpu_before = cpu_seconds(process)
     out = subprocess.run(
         [
             wrk_binary(),
@@ -412,7 +421,7 @@ def run_wrk(
             "10s",
             "-s",
             str(script),
-            base_url,
+            process.url,
         ],
         capture_output=True,
         text=True,
@@ -420,12 +429,14 @@ def run_wrk(
     ).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     requests, duration_us, p50_us, p99_us, errors = line.split()[1:]
+    cpu = cpu_seconds(process) - cpu_before
     return Result(
         requests_per_second=int(requests) / (int(duration_us) / 1e6),
         p50_ms=float(p50_us) / 1000,
         p99_ms=float(p99_us) / 1000,
         errors=int(errors),
         requests=int(requests),
+        cpu_ms=1000 * cpu / max(1, int(requests)),
     )
 
 
@@ -464,12 +475,13 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
 def measure(
     process: Process, path: Load, args: argparse.Namespace, directory: Path
 ) -> Result:
-    run_wrk(process.url, path, args, directory, seconds=2)  # warm-up: connections, caches
+    run_wrk(process, path, args, directory, seconds=2)  # warm-up: connections, caches
     with profiling(process, args.profile, f"{process.name}-{path.label.split(':')[0]}"):
-        result = run_wrk(process.url, path, args, directory, seconds=args.duration)
+        result = run_wrk(process, path, args, directory, seconds=args.duration)
     say(
         f"  {process.name:8} {path.label:34} {result.requests_per_second:8.0f} req/s  "
-        f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  errors {result.errors}"
+        f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
+        f"CPU {result.cpu_ms:.2f} ms/request  errors {result.errors}"
     )
     return result
 
@@ -565,14 +577,18 @@ async def bench(args: argparse.Namespace) -> None:
 
 def report(results: dict[str, Result]) -> None:
     say("")
-    say("| path | service req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | ratio |")
-    say("|---|---|---|---|---|---|---|")
+    say(
+        "| path | service req/s | p50 ms | p99 ms | CPU ms/req | floor req/s | floor p99 ms "
+        "| floor CPU ms/req | ratio |"
+    )
+    say("|---|---|---|---|---|---|---|---|---|")
     for service in ("vendors", "catalog"):
         for kind in ("write", "read"):
             mine, floor = results[f"{service} {kind}"], results[f"floor {kind}"]
             say(
                 f"| {service} {kind} | {mine.requests_per_second:,.0f} | {mine.p50_ms:.1f} | "
-                f"{mine.p99_ms:.1f} | {floor.requests_per_second:,.0f} | {floor.p99_ms:.1f} | "
+                f"{mine.p99_ms:.1f} | {mine.cpu_ms:.2f} | {floor.requests_per_second:,.0f} | "
+                f"{floor.p99_ms:.1f} | {floor.cpu_ms:.2f} | "
                 f"{mine.requests_per_second / floor.requests_per_second:.2f} |"
             )
     errors = {k: r.errors for k, r in results.items() if r.errors}
