@@ -559,13 +559,14 @@ async def bench(args: argparse.Namespace) -> None:
                 "GET",
                 [(f"/search?q={SEARCH_WORD}", None, None)],
             )
+            # Reads first: they measure the seeded data, not what the writes then added.
             results = {
-                "floor write": measure(floor, floor_write, args, work),
                 "floor read": measure(floor, floor_read, args, work),
-                "vendors write": measure(vendors, vendor_write, args, work),
                 "vendors read": measure(vendors, vendor_read, args, work),
-                "catalog write": measure(catalog, stock_write, args, work),
                 "catalog read": measure(catalog, search_read, args, work),
+                "floor write": measure(floor, floor_write, args, work),
+                "vendors write": measure(vendors, vendor_write, args, work),
+                "catalog write": measure(catalog, stock_write, args, work),
             }
             report(results)
         finally:
