@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -52,6 +53,41 @@ class Problem(Exception):
             body["errors"] = self.errors
         body.update(self.extra)
         return body
+
+
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error answer (RFC 9457), as the OpenAPI documents it."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="`about:blank` or `/problems/<kind>`")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="the fields refused and why (validation errors)"
+    )
+
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# Every route documents its errors as problem+json; FastAPI then leaves out its own 422 schema,
+# which describes a body these services never send.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+    for status, description in (
+        ("4XX", "refused: bad input, no or wrong credentials, not found, conflict, too large"),
+        ("5XX", "the service failed or a dependency is unavailable"),
+    )
+}
 
 
 def field_error(field: str, reason: str) -> Problem:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,7 +27,12 @@ from shared.events import Event
 from shared.http import HttpEdge
 from shared.logging import configure_logging, get_logger
 from shared.outbox import Outbox, OutboxRelay
-from shared.problems import ErrorMapper, install_problem_handlers
+from shared.problems import (
+    PROBLEM_RESPONSES,
+    ErrorMapper,
+    ProblemDetails,
+    install_problem_handlers,
+)
 from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -183,7 +189,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     _install_docs(app)
     app.include_router(_operations_router(definition, broker))
     for router in definition.routers:
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
+    _document_problems(app)
     return app
 
 
@@ -202,6 +209,23 @@ def _install_observability(app: FastAPI, settings: ServiceSettings) -> None:
         max_body_bytes=settings.http_max_body_bytes,
         max_header_bytes=settings.http_max_header_bytes,
     )
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Adds the problem+json schema that every route's error responses refer to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # kept in app.openapi_schema, which this completes
+        problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 DOCS_ASSETS = "/docs/assets"
@@ -259,11 +283,21 @@ def _operations_router(definition: ServiceDefinition, broker: KafkaBroker) -> AP
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics")
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/asyncapi", summary="AsyncAPI document of the events this service uses")
+    @router.get(
+        "/asyncapi",
+        summary="AsyncAPI document of the events this service uses",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
     async def asyncapi() -> Response:
         return Response(spec.to_specification().to_json(), media_type="application/json")
 

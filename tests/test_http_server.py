@@ -2,56 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from shared.embedded import free_port
-from tests.support import TEST_JWT_SECRET, Infra, eventually
+from tests.served import serve
+from tests.support import Infra
 
 
 @pytest.fixture
-async def served(infra: Infra, database: str, topic_prefix: str) -> AsyncIterator[int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "ORDERS_DATABASE_URL": database,
-        "ORDERS_KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
-        "ORDERS_TOPIC_PREFIX": topic_prefix,
-        "ORDERS_JWT_SECRET": TEST_JWT_SECRET,
-        "ORDERS_HTTP_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ekatalog.cli", "serve", "orders"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-
-        async def healthy() -> bool:
-            assert process.poll() is None, "the service exited"
-            async with httpx.AsyncClient() as http:
-                try:
-                    response = await http.get(f"http://127.0.0.1:{port}/healthz")
-                except httpx.TransportError:
-                    return False
-            return response.status_code == 200
-
-        await eventually(healthy, timeout=60)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def served(infra: Infra, database: str, topic_prefix: str) -> Iterator[int]:
+    with serve("orders", infra, database, topic_prefix) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def exchange(port: int, request: bytes) -> bytes:
