@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -178,6 +179,26 @@ def install_problem_handlers(
         title = _phrase(exc.status_code)
         detail = None if exc.detail == title else str(exc.detail)
         return problem_response(Problem(exc.status_code, title, detail, headers=headers), request)
+
+    # A last line behind each service's own validation: text PostgreSQL cannot store (a NUL
+    # character, an unpaired surrogate) is the caller's mistake, and its transaction has rolled
+    # back; say so instead of answering 500.
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("unstorable text refused", path=request.url.path, error=str(exc)[:200])
+        problem = Problem(
+            422,
+            "Unprocessable Content",
+            "a text contains a character that cannot be stored (NUL or an unpaired surrogate)",
+            type_="validation-error",
+        )
+        return problem_response(problem, request)
+
+    for unstorable in (
+        asyncpg.CharacterNotInRepertoireError,
+        asyncpg.UntranslatableCharacterError,
+        UnicodeEncodeError,
+    ):
+        app.add_exception_handler(unstorable, _unstorable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

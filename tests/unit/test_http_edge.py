@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -36,6 +37,15 @@ async def add_thing(thing: Thing) -> Thing:
 
 @router.put("/things/{thing_id}")
 async def put_thing(thing_id: int, thing: Thing) -> Thing:
+    return thing
+
+
+@router.post("/stored-things", status_code=201)
+async def store_thing(thing: Thing) -> Thing:
+    # What the driver does with text PostgreSQL refuses, without a database.
+    thing.name.encode()
+    if "\x00" in thing.name:
+        raise asyncpg.CharacterNotInRepertoireError('invalid byte sequence for "UTF8": 0x00')
     return thing
 
 
@@ -201,3 +211,16 @@ async def test_docs_are_served_from_the_installed_package(client: httpx.AsyncCli
     script = await client.get("/docs/assets/swagger-ui-bundle.js")
     assert script.status_code == 200
     assert len(script.content) > 100_000
+
+
+@pytest.mark.parametrize("name", ["nul \x00 inside", "unpaired \ud800 surrogate"])
+async def test_text_the_database_cannot_store_is_a_422_problem(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    response = await client.post(
+        "/stored-things",
+        content=json.dumps({"name": name}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    body = assert_problem(response, 422)
+    assert "cannot be stored" in body["detail"]
