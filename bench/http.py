@@ -96,7 +96,8 @@ def floor_app(dsn: str) -> FastAPI:
     async def read(q: str, request: Request) -> list[dict[str, Any]]:
         async with request.app.state.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, name, price, stock FROM floor_item WHERE word = $1 ORDER BY id LIMIT 20",
+                "SELECT id, name, price, stock FROM floor_item"
+                " WHERE word = $1 ORDER BY id LIMIT 20",
                 q,
             )
         return [{**dict(r), "id": str(r["id"])} for r in rows]
@@ -472,9 +473,7 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
         say(f"  profile: {out}")
 
 
-def measure(
-    process: Process, path: Load, args: argparse.Namespace, directory: Path
-) -> Result:
+def measure(process: Process, path: Load, args: argparse.Namespace, directory: Path) -> Result:
     run_wrk(process, path, args, directory, seconds=2)  # warm-up: connections, caches
     with profiling(process, args.profile, f"{process.name}-{path.label.split(':')[0]}"):
         result = run_wrk(process, path, args, directory, seconds=args.duration)

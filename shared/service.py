@@ -37,6 +37,7 @@ from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
+
 @dataclass
 class BackgroundJob:
     """A periodic task run at start-up and then every `interval_seconds` (e.g. a deadline check)."""

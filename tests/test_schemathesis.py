@@ -18,14 +18,14 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.core.failures import Failure as SchemathesisFailure
-from schemathesis.core.failures import FailureGroup
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.failures import Failure as SchemathesisFailure
+from schemathesis.core.failures import FailureGroup
 
 from ekatalog.cli import SERVICES
 from shared.auth import OPD_ROLES, Role

@@ -138,7 +138,8 @@ async def test_a_declared_oversized_body_gets_413_before_it_is_read(
     client: httpx.AsyncClient,
 ) -> None:
     response = await client.post(
-        "/things", content=json.dumps({"name": "x" * 5000}).encode(),
+        "/things",
+        content=json.dumps({"name": "x" * 5000}).encode(),
         headers={"content-type": "application/json"},
     )
     body = assert_problem(response, 413)
