@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client.metrics import Counter, Histogram
@@ -42,22 +43,14 @@ def problem_bytes(problem: Problem, path: str) -> bytes:
     return json.dumps(problem.body(path), separators=(",", ":")).encode()
 
 
-def body_too_large(limit: int) -> Problem:
+def too_large(part: str, limit: int) -> Problem:
+    """413 for the body, 431 for the header block, naming the limit passed."""
+    status = 413 if part == "body" else 431
     return Problem(
-        413,
-        "Content Too Large",
-        f"the request body exceeds {limit} bytes",
-        type_="body-too-large",
-        limit=limit,
-    )
-
-
-def headers_too_large(limit: int) -> Problem:
-    return Problem(
-        431,
-        "Request Header Fields Too Large",
-        f"the request headers exceed {limit} bytes",
-        type_="headers-too-large",
+        status,
+        HTTPStatus(status).phrase,
+        f"the request {part} exceeds {limit} bytes",
+        type_=f"{part}-too-large",
         limit=limit,
     )
 
@@ -101,22 +94,22 @@ class HttpEdge:
         inner = scope if method != "HEAD" else {**scope, "method": "GET"}
         limit = self.max_body_bytes
         received = 0
-        too_large = False
+        body_cut = False
         started_response = False
 
         async def receive_limited() -> Message:
-            nonlocal received, too_large
+            nonlocal received, body_cut
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    too_large = True
+                    body_cut = True
                     raise _BodyTooLarge
             return message
 
         async def send_tagged(message: Message) -> None:
             nonlocal status, started_response
-            if too_large:
+            if body_cut:
                 # The app answered the aborted read (as a 400); the 413 below replaces it.
                 return
             if message["type"] == "http.response.start":
@@ -130,18 +123,18 @@ class HttpEdge:
         try:
             if header_bytes > self.max_header_bytes:
                 status = 431
-                await self._refuse(scope, send, headers_too_large(self.max_header_bytes), cid)
+                await self._refuse(scope, send, too_large("headers", self.max_header_bytes), cid)
             elif content_length > limit:
                 status = 413
-                await self._refuse(scope, send, body_too_large(limit), cid)
+                await self._refuse(scope, send, too_large("body", limit), cid)
             else:
                 try:
                     await self.app(inner, receive_limited, send_tagged)
                 except _BodyTooLarge:
                     pass
-                if too_large and not started_response:
+                if body_cut and not started_response:
                     status = 413
-                    await self._refuse(scope, send, body_too_large(limit), cid)
+                    await self._refuse(scope, send, too_large("body", limit), cid)
         finally:
             correlation_id_var.reset(token)
             self._observe(method, inner, status, time.perf_counter() - started)
