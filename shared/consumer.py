@@ -1,4 +1,4 @@
-"""Idempotent event consumer: inbox, retries with backoff, dead letters, commit after storing.
+"""Idempotent event consumer: inbox, bounded retries, dead letters, commit after storing.
 
 Each Kafka batch is handled in one database transaction that stores the projection changes and
 the inbox rows together; the offsets are committed only after that transaction (FastStream's
@@ -16,15 +16,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared.db import Connection
-from shared.events import DeadLetterError, Event, EventMeta, decode_headers, parse, registry
+from shared.events import (
+    DeadLetterError,
+    Event,
+    EventMeta,
+    decode_headers,
+    parse_data,
+    parse_meta,
+    registry,
+)
 from shared.logging import correlation_id_var, get_logger, handled_event_var
-from shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+from shared.metrics import CONSUMER_COMMITTED_OFFSET, EVENTS_CONSUMED
 
 log = get_logger(__name__)
 
@@ -32,9 +40,11 @@ Handler = Callable[[Connection, Any, EventMeta], Awaitable[None]]
 
 DLQ_SUFFIX = ".dlq"
 
-# Errors that say the database itself is unavailable: retrying the event cannot help and
-# dead-lettering it would lose it, so the batch is rewound and read again later.
-_INFRASTRUCTURE_ERRORS = (
+# Errors of the platform's own database calls (taking a connection, the inbox, the commit) that
+# say the database is unavailable: retrying the event cannot help and dead-lettering it would
+# lose it, so the batch is rewound and read again later. A handler's errors are not judged by
+# their type (a handler may time out on its own): the database is asked instead.
+_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
@@ -42,10 +52,16 @@ _INFRASTRUCTURE_ERRORS = (
     OSError,
     TimeoutError,
 )
+# How long the database may take to answer `SELECT 1` after a handler failed.
+_PING_TIMEOUT_SECONDS = 5.0
 
 
 class HandlerFailed(DeadLetterError):
     reason = "handler_failed"
+
+
+class DatabaseUnavailable(Exception):
+    """A handler failed and the database did not answer afterwards: rewind, do not dead-letter."""
 
 
 @dataclass
@@ -63,7 +79,12 @@ async def _raw_decoder(msg: KafkaMessage) -> None:
 
 
 class EventConsumer:
-    """One consumer group: handlers registered per event type, one subscriber per topic."""
+    """One consumer group: handlers registered per event type, one subscriber per topic.
+
+    `retry_budget_seconds` bounds the time one batch may spend on failing events (attempts and
+    backoff); once spent, an event that fails is dead-lettered on its first failure, so a batch
+    in which every event fails still ends well within `max_poll_interval_ms`.
+    """
 
     def __init__(
         self,
@@ -73,17 +94,22 @@ class EventConsumer:
         batch_size: int = 500,
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
+        retry_budget_seconds: float = 30.0,
         session_timeout_ms: int = 10_000,
+        max_poll_interval_ms: int = 300_000,
     ) -> None:
         self.name = name
         self.session_timeout_ms = session_timeout_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
+        self.retry_budget_seconds = retry_budget_seconds
         self.handlers: dict[str, Handler] = {}
         self._pool: asyncpg.Pool | None = None
         self._broker: KafkaBroker | None = None
+        self._skipped_types: set[str] = set()
 
     def on(self, *event_types: type[Event]) -> Callable[[Handler], Handler]:
         def register(func: Handler) -> Handler:
@@ -119,6 +145,7 @@ class EventConsumer:
                 # which brokers derive from the session timeout.
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(self.session_timeout_ms // 10, 100),
+                max_poll_interval_ms=self.max_poll_interval_ms,
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=_raw_decoder,
                 title=f"{self.name}:{topic}",
@@ -141,19 +168,22 @@ class EventConsumer:
         )
         try:
             await self.process(records)
-        except (*_INFRASTRUCTURE_ERRORS, KafkaError) as exc:
+        except (*_UNAVAILABLE, DatabaseUnavailable, KafkaError) as exc:
             log.warning(
                 "consumer cannot store the batch; it will be read again",
                 consumer=self.name,
-                error=repr(exc),
+                error=repr(exc.__cause__ or exc),
             )
             await asyncio.sleep(max(self.backoff_seconds, 0.5))
             raise
-        _record_lag(self.name, msg, records)
+        # Committed here rather than after return, so the offset gauge shows what was committed.
+        await msg.ack()
+        _record_committed(self.name, records)
 
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Store the effects of a batch exactly once; dead-letter what cannot be processed."""
         assert self._pool is not None, "EventConsumer.bind(pool) was not called"
+        deadline = asyncio.get_running_loop().time() + self.retry_budget_seconds
         received = self._parse(records)
         dead = [r for r in received if r.error is not None]
         todo = [r for r in received if r.error is None]
@@ -161,13 +191,13 @@ class EventConsumer:
             if todo:
                 try:
                     async with conn.transaction():
-                        await self._apply_batch(conn, todo)
-                except _INFRASTRUCTURE_ERRORS:
-                    raise
-                except Exception:
-                    # Find the culprit one event at a time; the others still commit.
-                    async with conn.transaction():
-                        dead += await self._apply_one_by_one(conn, todo)
+                        outcomes = await self._apply_batch(conn, todo)
+                except Exception as exc:
+                    await self._check_database(conn, exc)
+                    # Find the culprits in order; the events around them still commit.
+                    dead += await self._apply_in_order(conn, todo, deadline)
+                else:
+                    self._count(outcomes)
         for item in dead:
             await self._dead_letter(item)
 
@@ -175,20 +205,17 @@ class EventConsumer:
         received = []
         seen: set[uuid.UUID] = set()
         for record in records:
-            headers = decode_headers(record.headers)
-            event_type = headers.get("ce_type")
-            if event_type is not None and event_type not in self.handlers:
-                if registry.get(event_type) is not None:
-                    EVENTS_CONSUMED.labels(self.name, record.topic, "ignored").inc()
-                    continue
             try:
-                event, meta = parse(
-                    headers,
-                    record.value,
+                meta = parse_meta(
+                    decode_headers(record.headers),
                     topic=record.topic,
                     partition=record.partition,
                     offset=record.offset,
                 )
+                if meta.type not in self.handlers:
+                    self._skip(record, meta.type)
+                    continue
+                event = parse_data(meta.type, record.value)
             except DeadLetterError as exc:
                 received.append(_Received(record, None, None, exc))
                 continue
@@ -198,6 +225,21 @@ class EventConsumer:
             seen.add(meta.id)
             received.append(_Received(record, event, meta))
         return received
+
+    def _skip(self, record: ConsumerRecord[Any, Any], event_type: str) -> None:
+        """A well-formed event this consumer has no handler for: counted, and its offset is
+        committed with the batch (a newer producer's types must not fill the dead letters)."""
+        outcome = "ignored" if registry.get(event_type) is not None else "unknown_type"
+        EVENTS_CONSUMED.labels(self.name, record.topic, outcome).inc()
+        if event_type not in self._skipped_types:
+            self._skipped_types.add(event_type)
+            log.info(
+                "events of this type are skipped",
+                consumer=self.name,
+                topic=record.topic,
+                event_type=event_type,
+                outcome=outcome,
+            )
 
     async def _claim(self, conn: Connection, items: Sequence[_Received]) -> set[uuid.UUID]:
         """Insert the inbox rows; returns the ids this consumer had not processed before."""
@@ -211,7 +253,9 @@ class EventConsumer:
         )
         return {r["event_id"] for r in rows}
 
-    async def _apply_batch(self, conn: Connection, items: list[_Received]) -> None:
+    async def _apply_batch(
+        self, conn: Connection, items: Sequence[_Received]
+    ) -> Counter[tuple[str, str]]:
         new = await self._claim(conn, items)
         outcomes: Counter[tuple[str, str]] = Counter()
         for item in items:
@@ -220,46 +264,84 @@ class EventConsumer:
                 outcomes[(item.record.topic, "processed")] += 1
             else:
                 outcomes[(item.record.topic, "duplicate")] += 1
+        return outcomes
+
+    def _count(self, outcomes: Counter[tuple[str, str]]) -> None:
         for (topic, outcome), count in outcomes.items():
             EVENTS_CONSUMED.labels(self.name, topic, outcome).inc(count)
 
-    async def _apply_one_by_one(self, conn: Connection, items: list[_Received]) -> list[_Received]:
-        failed = []
-        for item in items:
-            error = await self._apply_with_retries(conn, item)
-            if error is not None:
-                item.error = error
-                failed.append(item)
+    async def _apply_in_order(
+        self, conn: Connection, items: list[_Received], deadline: float
+    ) -> list[_Received]:
+        """Apply events one at a time in partition order; returns those to dead-letter.
+
+        A failing event is retried `max_attempts` times with exponential backoff before the
+        events behind it go on. The backoff is slept outside any transaction, and only while the
+        batch's retry budget (up to `deadline`) lasts; after that a failure is final at once.
+        """
+        loop = asyncio.get_running_loop()
+        failed: list[_Received] = []
+        attempts: Counter[uuid.UUID] = Counter()
+        pending = items
+        while pending:
+            done, error = await self._apply_until_failure(conn, pending)
+            if error is None:
+                break
+            culprit = pending[done]
+            assert culprit.meta is not None
+            attempts[culprit.meta.id] += 1
+            attempt = attempts[culprit.meta.id]
+            remaining = deadline - loop.time()
+            log.warning(
+                "event handler failed",
+                consumer=self.name,
+                event_id=str(culprit.meta.id),
+                event_type=culprit.meta.type,
+                attempt=attempt,
+                retry_budget_left=round(max(remaining, 0.0), 3),
+                error=repr(error),
+            )
+            if attempt >= self.max_attempts or remaining <= 0:
+                culprit.error = HandlerFailed(f"{type(error).__name__}: {error}")
+                failed.append(culprit)
+                pending = pending[done + 1 :]
+            else:
+                pending = pending[done:]
+                await asyncio.sleep(min(self.backoff_seconds * 2 ** (attempt - 1), remaining))
         return failed
 
-    async def _apply_with_retries(
-        self, conn: Connection, item: _Received
-    ) -> DeadLetterError | None:
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                async with conn.transaction():
-                    if await self._claim(conn, [item]):
-                        await self._handle(conn, item)
-                        outcome = "processed"
-                    else:
-                        outcome = "duplicate"
-                EVENTS_CONSUMED.labels(self.name, item.record.topic, outcome).inc()
-                return None
-            except _INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "event handler failed",
-                    consumer=self.name,
-                    event_id=str(item.meta.id),  # type: ignore[union-attr]
-                    event_type=item.meta.type,  # type: ignore[union-attr]
-                    attempt=attempt,
-                    error=repr(exc),
-                )
-                if attempt == self.max_attempts:
-                    return HandlerFailed(f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-        return None
+    async def _apply_until_failure(
+        self, conn: Connection, items: Sequence[_Received]
+    ) -> tuple[int, Exception | None]:
+        """Apply `items` in one transaction, each under a savepoint, up to the first that fails;
+        commits those before it. Returns how many were applied and the failure, if any."""
+        outcomes: Counter[tuple[str, str]] = Counter()
+        error: Exception | None = None
+        async with conn.transaction():
+            for item in items:
+                try:
+                    async with conn.transaction():
+                        outcomes += await self._apply_batch(conn, [item])
+                except Exception as exc:
+                    error = exc
+                    break
+        self._count(outcomes)
+        if error is not None:
+            await self._check_database(conn, error)
+        return outcomes.total(), error
+
+    async def _check_database(self, conn: Connection, error: Exception) -> None:
+        """Raise DatabaseUnavailable when the database does not answer after `error`."""
+        try:
+            await conn.fetchval("SELECT 1", timeout=_PING_TIMEOUT_SECONDS)
+        except Exception as ping_error:
+            log.warning(
+                "the database does not answer",
+                consumer=self.name,
+                error=repr(error),
+                ping_error=repr(ping_error),
+            )
+            raise DatabaseUnavailable(repr(ping_error)) from error
 
     async def _handle(self, conn: Connection, item: _Received) -> None:
         assert item.meta is not None
@@ -304,15 +386,16 @@ class EventConsumer:
         )
 
 
-def _record_lag(name: str, msg: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-    consumer = getattr(msg, "consumer", None)
-    highwater = getattr(consumer, "highwater", None)
-    if highwater is None:
-        return
-    last: dict[tuple[str, int], int] = {}
+def _record_committed(name: str, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    """Set the committed-offset gauge from the records of a batch that was just committed.
+
+    Lag is not derived from the broker's end offsets: the embedded broker reports them lower
+    than the records it holds. Compare this gauge (or the processed count) with what the
+    producers published instead.
+    """
+    following: dict[tuple[str, int], int] = {}
     for record in records:
-        last[(record.topic, record.partition)] = record.offset
-    for (topic, partition), offset in last.items():
-        end = highwater(TopicPartition(topic, partition))
-        if end is not None:
-            CONSUMER_LAG.labels(name, topic, str(partition)).set(max(end - offset - 1, 0))
+        key = (record.topic, record.partition)
+        following[key] = max(following.get(key, 0), record.offset + 1)
+    for (topic, partition), offset in following.items():
+        CONSUMER_COMMITTED_OFFSET.labels(name, topic, str(partition)).set(offset)

@@ -132,6 +132,14 @@ def parse(
     offset: int = -1,
 ) -> tuple[Event, EventMeta]:
     """Read one Kafka record as an event; raises a DeadLetterError subclass when it cannot."""
+    meta = parse_meta(headers, topic=topic, partition=partition, offset=offset)
+    return parse_data(meta.type, value), meta
+
+
+def parse_meta(
+    headers: dict[str, str], *, topic: str = "", partition: int = -1, offset: int = -1
+) -> EventMeta:
+    """Read a record's CloudEvents attributes; raises MalformedEvent when they are unusable."""
     missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if h not in headers]
     if missing:
         raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
@@ -145,23 +153,9 @@ def parse(
         time = datetime.fromisoformat(headers.get("ce_time", "").replace("Z", "+00:00"))
     except ValueError:
         raise MalformedEvent(f"ce_time {headers.get('ce_time')!r} is not RFC 3339") from None
-    event_type = headers["ce_type"]
-    model = registry.get(event_type)
-    if model is None:
-        raise UnknownEventType(f"unknown event type {event_type!r}")
-    try:
-        event = model.model_validate_json(value or b"")
-    except ValidationError as exc:
-        errors = exc.errors()
-        if errors and errors[0]["type"] == "json_invalid":
-            raise MalformedEvent(f"body is not JSON: {errors[0]['msg']}") from None
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in errors
-        )
-        raise InvalidEvent(f"{event_type} does not match its schema: {problems}") from None
-    meta = EventMeta(
+    return EventMeta(
         id=event_id,
-        type=event_type,
+        type=headers["ce_type"],
         source=headers["ce_source"],
         subject=headers.get("ce_subject", ""),
         time=time,
@@ -170,7 +164,23 @@ def parse(
         partition=partition,
         offset=offset,
     )
-    return event, meta
+
+
+def parse_data(event_type: str, value: bytes | None) -> Event:
+    """Validate a record's value against the model of `event_type`."""
+    model = registry.get(event_type)
+    if model is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    try:
+        return model.model_validate_json(value or b"")
+    except ValidationError as exc:
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":
+            raise MalformedEvent(f"body is not JSON: {errors[0]['msg']}") from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in errors
+        )
+        raise InvalidEvent(f"{event_type} does not match its schema: {problems}") from None
 
 
 def event_json_schemas() -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -132,17 +133,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             lambda: migrate_service(settings.database_url, definition.name, definition.migrations),
         )
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-        await _retry_until_ready(
-            "the Kafka broker",
-            lambda: ensure_topics(
-                settings.kafka_bootstrap_servers,
-                service_topics(definition),
-                settings.topic_partitions,
-            ),
-        )
         if definition.consumer is not None:
             definition.consumer.bind(pool)
-        await _retry_until_ready("the Kafka broker", broker.start)
         relay = OutboxRelay(
             pool,
             settings.database_url,
@@ -152,17 +144,20 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             poll_seconds=settings.relay_poll_seconds,
             lease_seconds=settings.relay_lease_seconds,
         )
-        await relay.start()
         app.state.pool = pool
         app.state.relay = relay
+        app.state.consumer_status = "joining"
+        # HTTP is served from here on; joining the consumer group can take a session timeout
+        # or more after a crash, and reads must not wait for it.
+        messaging = asyncio.create_task(_start_messaging(app, definition, broker, relay))
         jobs = [asyncio.create_task(_periodic(app, job)) for job in definition.background]
         log.info("service started", port=settings.http_port)
         try:
             yield
         finally:
-            for task in jobs:
+            for task in (messaging, *jobs):
                 task.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
+            await asyncio.gather(messaging, *jobs, return_exceptions=True)
             await relay.stop()
             await broker.stop()
             await pool.close()
@@ -193,6 +188,42 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         app.include_router(router, responses=PROBLEM_RESPONSES)
     _document_problems(app)
     return app
+
+
+async def _start_messaging(
+    app: FastAPI, definition: ServiceDefinition, broker: KafkaBroker, relay: OutboxRelay
+) -> None:
+    """Create the topics, then start the relay and the consumers, retrying while the broker is
+    unreachable. The relay starts after the topics exist so that it never auto-creates one."""
+    settings = definition.settings
+    try:
+        await _retry_until_ready(
+            "the Kafka broker",
+            lambda: ensure_topics(
+                settings.kafka_bootstrap_servers,
+                service_topics(definition),
+                settings.topic_partitions,
+            ),
+        )
+        await relay.start()
+        await _retry_until_ready("the Kafka broker", lambda: _start_broker(broker))
+    except Exception as exc:
+        log.exception("the relay and the consumers could not start")
+        app.state.consumer_status = f"failed: {exc!r}"
+        return
+    app.state.consumer_status = "ok"
+    log.info("relay and consumers started")
+
+
+async def _start_broker(broker: KafkaBroker) -> None:
+    try:
+        await broker.start()
+    except Exception:
+        # Subscribers started before the failure would stay in their groups, holding partitions
+        # no one reads; stop them all before the next attempt.
+        with contextlib.suppress(Exception):
+            await broker.stop()
+        raise
 
 
 async def _periodic(app: FastAPI, job: BackgroundJob) -> None:
@@ -249,6 +280,37 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+async def _ping_database(pool: asyncpg.Pool, timeout: float) -> None:
+    async with pool.acquire(timeout=timeout) as conn:
+        await conn.fetchval("SELECT 1", timeout=timeout)
+
+
+async def _ping_broker(broker: KafkaBroker, timeout: float) -> None:
+    if not await broker.ping(timeout=timeout):
+        raise ConnectionError("the broker does not answer")
+
+
+async def answer_within(check: Awaitable[None], timeout: float) -> str:
+    """Run a health check: "ok", or why not (its error, or that it did not finish in time).
+
+    The check runs as its own task and is left to finish in the background when it is late, so
+    the caller never waits longer than `timeout` (a frozen server can hold a connection's
+    cleanup far longer).
+    """
+    task = asyncio.ensure_future(check)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.add_done_callback(_discard_outcome)
+        return f"unavailable: no answer within {timeout:g} s"
+    error = task.exception()
+    return "ok" if error is None else f"unavailable: {error!r}"
+
+
+def _discard_outcome(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _operations_router(definition: ServiceDefinition, broker: KafkaBroker) -> APIRouter:
     router = APIRouter(tags=["operations"])
     spec = AsyncAPI(
@@ -264,21 +326,22 @@ def _operations_router(definition: ServiceDefinition, broker: KafkaBroker) -> AP
 
     @router.get("/readyz", summary="Readiness: database and broker reachable")
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, object] = {}
-        pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
-        try:
-            assert pool is not None
-            async with pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unavailable: {exc!r}"
-        checks["broker"] = "ok" if await broker.ping(timeout=2) else "unavailable"
-        relay: OutboxRelay | None = getattr(request.app.state, "relay", None)
+        state = request.app.state
+        timeout = definition.settings.readiness_timeout_seconds
+        database, kafka = await asyncio.gather(
+            answer_within(_ping_database(state.pool, timeout), timeout),
+            answer_within(_ping_broker(broker, timeout), timeout),
+        )
+        checks: dict[str, object] = {"database": database, "broker": kafka}
+        status: str = getattr(state, "consumer_status", "joining")
+        if definition.consumer is not None:
+            # Not a reason to refuse traffic: HTTP is served while the consumer joins its group.
+            checks["consumer"] = status
+        relay: OutboxRelay | None = getattr(state, "relay", None)
         if relay is not None:
             checks["outbox_backlog"] = relay.backlog
             checks["outbox_oldest_seconds"] = round(relay.oldest_age, 3)
-        ready = checks["database"] == "ok" and checks["broker"] == "ok"
+        ready = database == "ok" and kafka == "ok" and not status.startswith("failed")
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks},
             status_code=200 if ready else 503,

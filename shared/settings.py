@@ -44,6 +44,23 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    consumer_max_poll_interval_ms: int = Field(
+        default=300_000,
+        ge=10_000,
+        description="Kafka max.poll.interval.ms: the longest one batch may take to handle",
+    )
+    consumer_retry_budget_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="time one batch may spend retrying failing events; at most half the poll"
+        " interval",
+    )
+    readiness_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=1.5,
+        description="how long /readyz waits for the database and for the broker (in parallel)",
+    )
 
     def consumer_options(self) -> dict[str, Any]:
         """Keyword arguments for `EventConsumer` taken from these settings."""
@@ -53,6 +70,8 @@ class ServiceSettings(BaseSettings):
             "max_attempts": self.consumer_max_attempts,
             "backoff_seconds": self.consumer_backoff_seconds,
             "session_timeout_ms": self.consumer_session_timeout_ms,
+            "max_poll_interval_ms": self.consumer_max_poll_interval_ms,
+            "retry_budget_seconds": self.consumer_retry_budget_seconds,
         }
 
     @classmethod
@@ -78,6 +97,12 @@ class ServiceSettings(BaseSettings):
 
     def check_consistency(self) -> None:
         prefix = str(self.model_config.get("env_prefix", "")).upper()
+        if self.consumer_retry_budget_seconds * 1000 > self.consumer_max_poll_interval_ms / 2:
+            # The rest of the interval is left for the handlers themselves and the dead letters.
+            raise SettingsError(
+                f"{prefix}CONSUMER_RETRY_BUDGET_SECONDS must be at most half of"
+                f" {prefix}CONSUMER_MAX_POLL_INTERVAL_MS"
+            )
         if self.jwt_algorithm == "HS256" and not self.jwt_secret:
             raise SettingsError(f"{prefix}JWT_SECRET is required when {prefix}JWT_ALGORITHM=HS256")
         if self.jwt_algorithm == "RS256" and not self.jwt_public_key:

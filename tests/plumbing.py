@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from shared.consumer import EventConsumer
 from shared.db import PLATFORM_MIGRATIONS, Connection, apply_migrations, create_pool
-from shared.events import Event, EventMeta
+from shared.events import Event, EventMeta, build_headers, encode
 from shared.outbox import Outbox, OutboxRelay
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS
 
@@ -82,6 +85,31 @@ async def start_consumer(
     consumer.bind(pool)
     await broker.start()
     return broker
+
+
+async def produce(bootstrap: str, topic: str, events: list[CounterIncremented]) -> None:
+    """Publish events straight to the broker, as another producer would, bypassing any outbox."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            headers = build_headers(
+                event_id=uuid.uuid4(),
+                event_type=event.type,
+                source="/test",
+                subject=event.counter_id,
+                time=datetime.now(UTC),
+                correlation_id=None,
+            )
+            await producer.send(
+                topic,
+                value=encode(event),
+                key=event.counter_id.encode(),
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def make_relay(pool: asyncpg.Pool, dsn: str, bootstrap: str, **options: object) -> OutboxRelay:

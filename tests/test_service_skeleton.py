@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from ekatalog.cli import SERVICES
-from tests.support import TEST_JWT_SECRET, Infra, running
+from tests.support import TEST_JWT_SECRET, Infra, eventually, running
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
@@ -26,9 +26,14 @@ async def test_service_starts_and_reports_ready(
     )
     async with running(module.create_app(settings)) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
-        ready = await client.get("/readyz")
-        assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"]["database"] == "ok"
+
+        async def ready() -> bool:
+            # The broker is connected in the background once HTTP is served.
+            response = await client.get("/readyz")
+            assert response.status_code == 200, response.text
+            return bool(response.json()["checks"]["database"] == "ok")
+
+        await eventually(ready, timeout=15)
         metrics = await client.get("/metrics")
         assert "ekatalog_outbox_backlog" in metrics.text
         spec = (await client.get("/asyncapi")).json()

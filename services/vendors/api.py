@@ -1,48 +1,60 @@
-"""HTTP routes of the vendors service: parse, authorise, call a command, answer problem+json.
+"""HTTP routes of the vendors service: parse, authorise, call a command; `ERRORS` maps the
+domain's refusals to problem+json.
 
 Roles: a vendor (penyedia) registers under the `vendor_id` its token carries and then reads and
-updates only that registration; the catalogue manager verifies, rejects, suspends, reinstates
-and keeps the NPWP blacklist; auditors read everything. Other roles get 403.
+updates only that registration and submits its KSWP renewals; the catalogue manager verifies,
+rejects, suspends, reinstates, decides KSWP renewals and keeps the NPWP blacklist; auditors read
+everything. Other roles get 403.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Awaitable
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from services.vendors import store
 from services.vendors.commands import VendorCommands
 from services.vendors.domain import (
+    MAX_KBLI_CODES,
     AlreadyRegistered,
+    BusinessForm,
+    Contact,
+    Declaration,
+    Documents,
     DuplicateNib,
     IllegalTransition,
     IsoDate,
+    Kbli,
     KswpNotValid,
+    KswpRenewalRequired,
+    KswpStatus,
     MissingDocuments,
+    Nib,
+    NoKswpRenewal,
     NpwpBlacklisted,
+    NpwpText,
     Profile,
-    Text,
+    Rupiah,
     Vendor,
     VendorError,
     VendorNotFound,
-    check_no_nul,
-    classify,
-    normalise_npwp,
+    canonical_npwp,
 )
 from shared.auth import Principal, Role, ensure_vendor_owner, forbidden, requires_role
-from shared.contracts.vendors import BusinessScale, VendorState
-from shared.problems import Problem, field_error
+from shared.contracts.vendors import BusinessScale, KbliEdition, VendorSnapshot, VendorState
+from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
+from shared.problems import ErrorMapper, Problem, field_error
+from shared.regions import AddressRegionCode
+from shared.types import Flag, Reason, SingleLine, Text, Url
 
-T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=["vendors"])
 
@@ -67,91 +79,201 @@ def today_for(app: FastAPI) -> date:
 
 
 async def run_daily_checks(app: FastAPI) -> None:
-    """The scheduled job: suspension ends and KSWP expiry, as of today in the city."""
+    """The scheduled job (also run at start-up): corrected snapshots, suspension ends and KSWP
+    expiry, as of today in the city."""
     await commands_for(app).run_daily_checks(today_for(app))
 
 
 # ------------------------------------------------------------------------------------ errors
 
 
-def _problem(exc: VendorError) -> Problem:
-    match exc:
-        case VendorNotFound():
-            return Problem(404, "Not Found", str(exc), type_="vendor-not-found")
-        case AlreadyRegistered():
-            return Problem(
-                409,
-                "Already registered",
-                str(exc),
-                type_="vendor-already-registered",
-                vendor_id=str(exc.vendor_id),
-            )
-        case DuplicateNib():
-            return Problem(
-                409,
-                "NIB already registered",
-                str(exc),
-                type_="duplicate-nib",
-                errors=[{"field": "nib", "reason": f"already registered as {exc.existing}"}],
-                existing_vendor_id=str(exc.existing),
-            )
-        case NpwpBlacklisted():
-            return Problem(
-                422,
-                "NPWP blacklisted",
-                str(exc),
-                type_="npwp-blacklisted",
-                errors=[{"field": "npwp", "reason": f"blacklisted: {exc.reason}"}],
-                reason=exc.reason,
-            )
-        case MissingDocuments():
-            return Problem(
-                422,
-                "Missing documents",
-                str(exc),
-                type_="missing-documents",
-                errors=[
-                    {"field": f"documents.{k.value}", "reason": "required for this registration"}
-                    for k in exc.kinds
-                ],
-                missing_documents=[k.value for k in exc.kinds],
-            )
-        case IllegalTransition():
-            return Problem(
-                409,
-                "Illegal transition",
-                str(exc),
-                type_="illegal-transition",
-                current_state=exc.state.value,
-                action=exc.action.value,
-            )
-        case KswpNotValid():
-            return Problem(409, "Tax compliance not valid", str(exc), type_="kswp-not-valid")
-        case _:
-            # a rule added without its own mapping still refuses, as a conflict
-            return Problem(409, "Conflict", str(exc), type_="vendor-rule")
+def _missing_documents(exc: MissingDocuments) -> Problem:
+    return Problem(
+        422,
+        "Missing documents",
+        str(exc),
+        type_="missing-documents",
+        errors=[
+            {"field": f"documents.{k.value}", "reason": "required for this registration"}
+            for k in exc.kinds
+        ],
+        missing_documents=[k.value for k in exc.kinds],
+    )
 
 
-async def _run(call: Awaitable[T]) -> T:
+# Every refusal of the domain and how the API answers it; the base class catches a rule added
+# without its own entry, as a conflict.
+ERRORS: Mapping[type[Exception], ErrorMapper] = {
+    VendorNotFound: lambda exc: Problem(404, "Not Found", str(exc), type_="vendor-not-found"),
+    AlreadyRegistered: lambda exc: Problem(
+        409,
+        "Already registered",
+        str(exc),
+        type_="vendor-already-registered",
+        vendor_id=str(exc.vendor_id),
+    ),
+    DuplicateNib: lambda exc: Problem(
+        409,
+        "NIB already registered",
+        str(exc),
+        type_="duplicate-nib",
+        errors=[{"field": "nib", "reason": f"already registered as {exc.existing}"}],
+        existing_vendor_id=str(exc.existing),
+    ),
+    NpwpBlacklisted: lambda exc: Problem(
+        422,
+        "NPWP blacklisted",
+        str(exc),
+        type_="npwp-blacklisted",
+        errors=[{"field": "npwp", "reason": f"blacklisted: {exc.reason}"}],
+        reason=exc.reason,
+    ),
+    MissingDocuments: _missing_documents,
+    IllegalTransition: lambda exc: Problem(
+        409,
+        "Illegal transition",
+        str(exc),
+        type_="illegal-transition",
+        current_state=exc.state.value,
+        action=exc.action.value,
+    ),
+    KswpNotValid: lambda exc: Problem(
+        409, "Tax compliance not valid", str(exc), type_="kswp-not-valid"
+    ),
+    KswpRenewalRequired: lambda exc: Problem(
+        422,
+        "KSWP renewal required",
+        str(exc),
+        type_="kswp-renewal-required",
+        errors=[{"field": "documents.kswp_certificate", "reason": str(exc)}],
+    ),
+    NoKswpRenewal: lambda exc: Problem(409, "No KSWP renewal", str(exc), type_="no-kswp-renewal"),
+    VendorError: lambda exc: Problem(409, "Conflict", str(exc), type_="vendor-rule"),
+}
+
+
+# ------------------------------------------------------------------------------------ bodies
+
+
+def _domain(model: type[M], data: dict[str, Any]) -> M:
+    """The domain model of a body: a cross-field rule it breaks is a 422 naming the field."""
     try:
-        return await call
-    except VendorError as exc:
-        raise _problem(exc) from None
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_context=False)]
+        ) from None
+
+
+class DeclarationBody(BaseModel):
+    """What a vendor declares about itself. The KSWP is not part of it: a new one is a KSWP
+    renewal (POST /vendors/{vendor_id}/kswp-renewal) that the catalogue manager accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: Text
+    legal_form: BusinessForm
+    nib: Nib
+    npwp: NpwpText = Field(
+        description="16 digits; an entity's old 15-digit NPWP (also as 99.999.999.9-999.999) "
+        "is accepted and stored as 0 + 15 digits; an individual's NPWP is the NIK"
+    )
+    kbli: list[Kbli] = Field(min_length=1, max_length=MAX_KBLI_CODES)
+    kbli_editions: dict[Kbli, KbliEdition] = Field(
+        default_factory=dict,
+        max_length=MAX_KBLI_CODES,
+        description='edition of codes not from KBLI 2025, e.g. {"13134": "2020"}',
+    )
+    address: Text
+    region_code: AddressRegionCode
+    capital: Rupiah | None = None
+    annual_sales: Rupiah | None = None
+    is_pkp: Flag = Field(description="PKP: registered to charge VAT (Pengusaha Kena Pajak)")
+    contact: Contact
+    documents: Documents = Field(default_factory=dict)
+
+    @field_validator("kbli_editions")
+    @classmethod
+    def _editions_of_listed_codes(
+        cls, editions: dict[str, KbliEdition], info: ValidationInfo
+    ) -> dict[str, KbliEdition]:
+        stray = sorted(set(editions) - set(info.data.get("kbli", editions)))
+        if stray:
+            raise ValueError(f"editions given for codes not in kbli: {', '.join(stray)}")
+        return editions
+
+    def _fields(self) -> dict[str, Any]:
+        fields = dict(self)
+        editions = fields.pop("kbli_editions")
+        fields["kbli"] = [
+            {"code": code, "edition": editions.get(code, KbliEdition.KBLI_2025)}
+            for code in self.kbli
+        ]
+        return fields
+
+    def declaration(self) -> Declaration:
+        return _domain(Declaration, self._fields())
+
+
+class RegistrationBody(DeclarationBody):
+    """A registration: the declaration with the KSWP result the manager checks on verifying."""
+
+    kswp_status: KswpStatus
+    kswp_valid_until: IsoDate | None = None
+
+    def profile(self) -> Profile:
+        return _domain(Profile, self._fields())
+
+
+class KswpRenewalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    valid_until: IsoDate = Field(description="the validity the new KSWP confirmation states")
+    certificate: Url = Field(description="the KSWP confirmation document")
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reasons: list[Reason] = Field(min_length=1, max_length=20)
+
+
+class SuspendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+    until: IsoDate | None = Field(
+        default=None, description="last day of the sanction; it ends on the next daily check"
+    )
+
+
+class BlacklistBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
 
 
 # ------------------------------------------------------------------------------------ views
 
 
-class VendorView(Profile):
-    """A vendor as the API shows it: the declared profile, its state and the derived flags."""
+class KswpRenewalView(BaseModel):
+    valid_until: date
+    certificate: str
+    submitted_at: datetime
+    submitted_by: str
 
-    vendor_id: UUID
-    state: VendorState
-    version: int
-    scale: BusinessScale
-    is_umk: bool
-    is_koperasi: bool
-    is_local: bool
+
+class VendorView(VendorSnapshot):
+    """A vendor as the API shows it: the snapshot its events carry, with the declared legal
+    form (PT Perorangan included), address, contact, documents and KSWP status beside it."""
+
+    legal_form: BusinessForm  # type: ignore[assignment]
+    kbli_editions: dict[str, KbliEdition]
+    address: str
+    contact: Contact
+    documents: dict[str, str]
+    kswp_status: KswpStatus
+    kswp_renewal: KswpRenewalView | None = Field(description="awaiting the catalogue manager")
     suspended_until: date | None
     registered_at: datetime
     updated_at: datetime
@@ -189,58 +311,30 @@ class BlacklistPage(BaseModel):
     items: list[BlacklistEntry]
 
 
+def _view_fields(request: Request, vendor: Vendor) -> dict[str, Any]:
+    p = vendor.profile
+    renewal = vendor.kswp_renewal
+    return {
+        **dict(vendor.snapshot(request.app.state.settings.city_region_code)),
+        "legal_form": p.legal_form,
+        "address": p.address,
+        "contact": p.contact,
+        "documents": {kind.value: url for kind, url in p.documents.items()},
+        "kswp_status": p.kswp_status,
+        "kswp_renewal": renewal.model_dump() if renewal is not None else None,
+        "suspended_until": vendor.suspended_until,
+        "registered_at": vendor.registered_at,
+        "updated_at": vendor.updated_at,
+    }
+
+
 def _view(request: Request, vendor: Vendor) -> VendorView:
-    c = classify(vendor.profile, request.app.state.settings.city_region_code)
-    return VendorView(
-        **vendor.profile.model_dump(),
-        vendor_id=vendor.vendor_id,
-        state=vendor.state,
-        version=vendor.version,
-        scale=c.scale,
-        is_umk=c.is_umk,
-        is_koperasi=c.is_koperasi,
-        is_local=c.is_local,
-        suspended_until=vendor.suspended_until,
-        registered_at=vendor.registered_at,
-        updated_at=vendor.updated_at,
-    )
+    return VendorView(**_view_fields(request, vendor))
 
 
-def _encode_cursor(vendor: Vendor) -> str:
-    raw = json.dumps([vendor.registered_at.isoformat(), str(vendor.vendor_id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        registered_at, vendor_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(registered_at), UUID(vendor_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
-        raise field_error("cursor", "not a cursor returned by this listing") from None
-
-
-# ------------------------------------------------------------------------------------ bodies
-
-
-class RejectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reasons: list[Text] = Field(min_length=1, max_length=20)
-
-
-class SuspendBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Text
-    until: IsoDate | None = Field(
-        default=None, description="last day of the sanction; it ends on the next daily check"
-    )
-
-
-class BlacklistBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Text
+def _cursor_key(key: list[str]) -> tuple[datetime, UUID]:
+    registered_at, vendor_id = key  # ValueError unless exactly two
+    return datetime.fromisoformat(registered_at), UUID(vendor_id)
 
 
 # ------------------------------------------------------------------------------------ routes
@@ -255,10 +349,10 @@ def _registration_id(principal: Principal) -> UUID:
 
 
 @router.post("/vendors", status_code=201, summary="Register (the vendor in the token)")
-async def register(request: Request, body: Profile, principal: VendorCaller) -> VendorView:
+async def register(request: Request, body: RegistrationBody, principal: VendorCaller) -> VendorView:
     vendor_id = _registration_id(principal)
-    vendor = await _run(commands_for(request.app).register(vendor_id, body, principal.subject))
-    return _view(request, vendor)
+    command = commands_for(request.app).register(vendor_id, body.profile(), principal.subject)
+    return _view(request, await command)
 
 
 @router.get("/vendors", summary="List and filter vendors, keyset-paginated")
@@ -270,15 +364,15 @@ async def list_vendors(
     koperasi: bool | None = None,
     local: bool | None = None,
     kbli: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
-    q: Annotated[str | None, Query(max_length=100, description="text in the legal name")] = None,
+    kbli_edition: Annotated[
+        KbliEdition | None, Query(description="codes of this KBLI edition (with `kbli`: that code)")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="text in the legal name"), SingleLine
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> VendorPage:
-    if q is not None:
-        try:
-            check_no_nul(q)
-        except ValueError as exc:
-            raise field_error("q", str(exc)) from None
     where = store.VendorFilter(
         state=state,
         scale=scale,
@@ -286,13 +380,16 @@ async def list_vendors(
         local=local,
         local_region=request.app.state.settings.city_region_code,
         kbli=kbli,
+        kbli_edition=kbli_edition,
         text=q,
     )
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor, _cursor_key) if cursor else None
     async with request.app.state.pool.acquire() as conn:
         rows = await store.list_vendors(conn, where, after=after, limit=limit + 1)
     page = rows[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor([page[-1].registered_at.isoformat(), str(page[-1].vendor_id)])
     return VendorPage(items=[_view(request, v) for v in page], next_cursor=next_cursor)
 
 
@@ -302,29 +399,29 @@ async def get_vendor(request: Request, vendor_id: UUID, principal: Reader) -> Ve
     async with request.app.state.pool.acquire() as conn:
         vendor = await store.get_vendor(conn, vendor_id)
         if vendor is None:
-            raise _problem(VendorNotFound(vendor_id))
+            raise VendorNotFound(vendor_id)
         history = await store.history(conn, vendor_id)
     return VendorDetail(
-        **_view(request, vendor).model_dump(),
+        **_view_fields(request, vendor),
         history=[HistoryEntry.model_validate(h) for h in history],
     )
 
 
-@router.put("/vendors/{vendor_id}", summary="Replace the vendor's profile")
+@router.put("/vendors/{vendor_id}", summary="Replace what the vendor declares")
 async def update_profile(
-    request: Request, vendor_id: UUID, body: Profile, principal: VendorCaller
+    request: Request, vendor_id: UUID, body: DeclarationBody, principal: VendorCaller
 ) -> VendorView:
     ensure_vendor_owner(principal, vendor_id)
     command = commands_for(request.app).update_profile(
-        vendor_id, body, principal.subject, today_for(request.app)
+        vendor_id, body.declaration(), principal.subject, today_for(request.app)
     )
-    return _view(request, await _run(command))
+    return _view(request, await command)
 
 
 @router.post("/vendors/{vendor_id}/verify", summary="Verify a submitted registration")
 async def verify(request: Request, vendor_id: UUID, principal: Manager) -> VendorView:
     command = commands_for(request.app).verify(vendor_id, principal.subject, today_for(request.app))
-    return _view(request, await _run(command))
+    return _view(request, await command)
 
 
 @router.post("/vendors/{vendor_id}/reject", summary="Reject a submitted registration")
@@ -332,7 +429,7 @@ async def reject(
     request: Request, vendor_id: UUID, body: RejectBody, principal: Manager
 ) -> VendorView:
     command = commands_for(request.app).reject(vendor_id, body.reasons, principal.subject)
-    return _view(request, await _run(command))
+    return _view(request, await command)
 
 
 @router.post("/vendors/{vendor_id}/suspend", summary="Sanction a verified vendor")
@@ -344,7 +441,7 @@ async def suspend(
     command = commands_for(request.app).suspend(
         vendor_id, body.reason, body.until, principal.subject
     )
-    return _view(request, await _run(command))
+    return _view(request, await command)
 
 
 @router.post("/vendors/{vendor_id}/reinstate", summary="End a suspension")
@@ -352,12 +449,49 @@ async def reinstate(request: Request, vendor_id: UUID, principal: Manager) -> Ve
     command = commands_for(request.app).reinstate(
         vendor_id, principal.subject, today_for(request.app)
     )
-    return _view(request, await _run(command))
+    return _view(request, await command)
+
+
+@router.post(
+    "/vendors/{vendor_id}/kswp-renewal",
+    summary="Submit a new KSWP confirmation (the vendor's own; the manager accepts it)",
+)
+async def submit_kswp_renewal(
+    request: Request, vendor_id: UUID, body: KswpRenewalBody, principal: VendorCaller
+) -> VendorView:
+    ensure_vendor_owner(principal, vendor_id)
+    if body.valid_until < today_for(request.app):
+        raise field_error("valid_until", "a renewal's validity cannot lie in the past")
+    command = commands_for(request.app).submit_kswp_renewal(
+        vendor_id, body.valid_until, body.certificate, principal.subject
+    )
+    return _view(request, await command)
+
+
+@router.post(
+    "/vendors/{vendor_id}/kswp-renewal/accept",
+    summary="Accept the pending KSWP renewal; an expired vendor may sell again",
+)
+async def accept_kswp_renewal(request: Request, vendor_id: UUID, principal: Manager) -> VendorView:
+    command = commands_for(request.app).accept_kswp_renewal(
+        vendor_id, principal.subject, today_for(request.app)
+    )
+    return _view(request, await command)
+
+
+@router.post("/vendors/{vendor_id}/kswp-renewal/reject", summary="Refuse the pending KSWP renewal")
+async def reject_kswp_renewal(
+    request: Request, vendor_id: UUID, body: RejectBody, principal: Manager
+) -> VendorView:
+    command = commands_for(request.app).reject_kswp_renewal(
+        vendor_id, body.reasons, principal.subject
+    )
+    return _view(request, await command)
 
 
 def _npwp_path(npwp: str) -> str:
     try:
-        return normalise_npwp(npwp)
+        return canonical_npwp(npwp)
     except ValueError as exc:
         raise field_error("npwp", str(exc)) from None
 
@@ -369,7 +503,11 @@ async def list_blacklist(request: Request, _: Overseer) -> BlacklistPage:
     return BlacklistPage(items=[BlacklistEntry.model_validate(e) for e in entries])
 
 
-@router.put("/vendor-blacklist/{npwp}", status_code=204, summary="Blacklist an NPWP")
+@router.put(
+    "/vendor-blacklist/{npwp}",
+    status_code=204,
+    summary="Blacklist an NPWP (either form; stored as 16 digits)",
+)
 async def add_to_blacklist(
     request: Request, npwp: str, body: BlacklistBody, principal: Manager
 ) -> Response:

@@ -11,8 +11,8 @@ from pydantic import AfterValidator, Field
 from pydantic_settings import SettingsConfigDict
 
 from services.vendors import api
-from services.vendors.domain import check_region_setting
 from shared.contracts.vendors import VENDOR_EVENTS
+from shared.regions import RegionCode
 from shared.service import BackgroundJob, ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 
@@ -29,15 +29,17 @@ class VendorsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VENDORS_", extra="ignore")
 
     http_port: int = 8001
-    city_region_code: Annotated[str, AfterValidator(check_region_setting)] = Field(
+    city_region_code: RegionCode = Field(
         default="33.75",
-        description="Kemendagri code of the city whose vendors count as local (Kota Pekalongan)",
+        description="Kemendagri code of the city (or province) whose vendors count as local",
     )
     timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
         default="Asia/Jakarta", description="whose calendar day KSWP validity and sanctions use"
     )
     daily_check_interval_seconds: float = Field(
-        default=3600, gt=0, description="how often suspension ends and KSWP expiry are checked"
+        default=3600,
+        gt=0,
+        description="how often corrected snapshots, suspension ends and KSWP expiry are handled",
     )
 
 
@@ -52,6 +54,7 @@ def create_app(settings: VendorsSettings | None = None) -> FastAPI:
             migrations=Path(__file__).parent / "migrations",
             routers=[api.router],
             publishes=VENDOR_EVENTS,
+            errors=api.ERRORS,
             background=[
                 BackgroundJob(
                     "vendor-daily-checks",

@@ -1,13 +1,12 @@
-"""Vendor use cases. Each runs in one transaction: lock the vendor, change it, write its events.
+"""Vendor use cases. Each is one unit of work: lock the vendor, change it, write its events.
 
 Every event bumps the vendor's `version`, adds a history row and an outbox row, so the history a
-reader sees and the events a consumer receives are the same sequence.
+reader sees and the events a consumer receives are the same sequence. A command takes `db`, a
+pool (its own transaction) or a caller's connection (joined as a savepoint), see `unit_of_work`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,39 +18,48 @@ from services.vendors import store
 from services.vendors.domain import (
     Action,
     AlreadyRegistered,
+    Declaration,
     DuplicateNib,
     KswpNotValid,
+    KswpRenewal,
     MissingDocuments,
+    NoKswpRenewal,
     NpwpBlacklisted,
     Profile,
     Vendor,
     VendorNotFound,
     changed_fields,
-    classify,
-    kswp_action,
+    lapsed,
     missing_documents,
     needs_review,
-    npwp_aliases,
+    renewed,
+    snapshot_changes,
     suspension_over,
     transition,
 )
 from shared.contracts.vendors import (
     VendorEvent,
     VendorExpired,
+    VendorKswpRenewalAccepted,
+    VendorKswpRenewalRejected,
+    VendorKswpRenewalSubmitted,
     VendorProfileUpdated,
     VendorRegistered,
     VendorReinstated,
     VendorRejected,
+    VendorSnapshotCorrected,
     VendorState,
     VendorSuspended,
     VendorVerified,
 )
-from shared.db import Connection
+from shared.db import Connection, unit_of_work
 from shared.outbox import Outbox
 
-# Actors recorded for transitions nobody clicked.
+# Actors recorded for changes nobody clicked.
 SYSTEM_DAILY_CHECK = "system:daily-check"
-SYSTEM_KSWP_RENEWAL = "system:kswp-renewal"
+SYSTEM_RULE_CORRECTION = "system:rule-correction"
+
+Database = asyncpg.Pool | Connection
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class DailyCheckResult:
 
     reinstated: list[UUID]
     expired: list[UUID]
+    corrected: list[UUID]
 
 
 def _event_name(event_type: type[VendorEvent]) -> str:
@@ -67,29 +76,24 @@ def _event_name(event_type: type[VendorEvent]) -> str:
 
 
 class VendorCommands:
-    """The vendor use cases over one database pool and outbox."""
+    """The vendor use cases over one database (pool or connection) and outbox."""
 
-    def __init__(self, pool: asyncpg.Pool, outbox: Outbox, city_region_code: str) -> None:
-        self.pool = pool
+    def __init__(self, db: Database, outbox: Outbox, city_region_code: str) -> None:
+        self.db = db
         self.outbox = outbox
         self.city_region_code = city_region_code
 
     # ------------------------------------------------------------------------------ plumbing
 
-    @asynccontextmanager
-    async def _transaction(self, profile: Profile | None = None) -> AsyncIterator[Connection]:
-        """A transaction whose NIB unique-key race (two writers at once) becomes DuplicateNib."""
-        async with self.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    yield conn
-            except asyncpg.UniqueViolationError as exc:
-                if profile is None or exc.constraint_name != "vendors_nib_key":
-                    raise
-                existing = await store.vendor_with_nib(conn, profile.nib)
-                if existing is None:  # the other writer rolled back after all
-                    raise
-                raise DuplicateNib(profile.nib, existing) from None
+    async def _duplicate_nib(self, exc: asyncpg.UniqueViolationError, nib: str) -> DuplicateNib:
+        """The NIB unique-key race (two writers at once) as the domain error, once the
+        failed unit of work rolled back; the original error when it was another key."""
+        if exc.constraint_name == "vendors_nib_key":
+            async with unit_of_work(self.db) as conn:
+                existing = await store.vendor_with_nib(conn, nib)
+            if existing is not None:
+                return DuplicateNib(nib, existing)
+        raise exc
 
     async def _write(
         self,
@@ -103,67 +107,51 @@ class VendorCommands:
         **fields: Any,
     ) -> Vendor:
         """Store `vendor` (already at its new version) with its history row and its event."""
-        c = classify(vendor.profile, self.city_region_code)
+        snapshot = vendor.snapshot(self.city_region_code)
         if insert:
-            await store.insert_vendor(conn, vendor, c.scale)
+            await store.insert_vendor(conn, vendor, snapshot)
         else:
-            await store.update_vendor(conn, vendor, c.scale)
-        p = vendor.profile
-        event = event_type(
-            vendor_id=vendor.vendor_id,
-            version=vendor.version,
-            occurred_at=vendor.updated_at,
-            state=vendor.state,
-            legal_name=p.legal_name,
-            legal_form=p.legal_form,
-            nib=p.nib,
-            npwp=p.npwp,
-            kbli=p.kbli,
-            region_code=p.region_code,
-            scale=c.scale,
-            is_umk=c.is_umk,
-            is_koperasi=c.is_koperasi,
-            is_local=c.is_local,
-            kswp_valid_until=p.kswp_valid_until,
-            is_pkp=p.is_pkp,
-            capital=p.capital,
-            annual_sales=p.annual_sales,
-            **fields,
-        )
-        detail = event.model_dump(mode="json", include=set(fields))
+            await store.update_vendor(conn, vendor, snapshot)
+        event = event_type(**dict(snapshot), occurred_at=vendor.updated_at, **fields)
         await store.add_history(
             conn,
             vendor,
             event=_event_name(event_type),
             from_state=from_state,
             actor=actor,
-            detail=detail,
+            detail=event.model_dump(mode="json", include=set(fields)),
         )
         await self.outbox.add(conn, event)
         return vendor
 
-    async def _apply(
+    async def _change(
         self,
         conn: Connection,
         vendor: Vendor,
-        action: Action,
         event_type: type[VendorEvent],
         actor: str,
         *,
-        profile: Profile | None = None,
-        suspended_until: date | None = None,
-        **fields: Any,
+        action: Action | None = None,
+        **changes_and_fields: Any,
     ) -> Vendor:
-        """Move the vendor along the state machine (IllegalTransition if it may not)."""
+        """The next version of the vendor, moved along the state machine by `action`
+        (IllegalTransition if it may not); `profile`, `suspended_until` and `kswp_renewal`
+        replace the vendor's, other keywords go into the event."""
+        aggregate = {
+            name: changes_and_fields.pop(name)
+            for name in ("profile", "suspended_until", "kswp_renewal")
+            if name in changes_and_fields
+        }
         changed = replace(
             vendor,
-            state=transition(vendor.state, action),
+            state=transition(vendor.state, action) if action else vendor.state,
             version=vendor.version + 1,
-            profile=profile or vendor.profile,
-            suspended_until=suspended_until,
             updated_at=datetime.now(UTC),
+            **aggregate,
         )
-        return await self._write(conn, changed, vendor.state, event_type, actor, **fields)
+        return await self._write(
+            conn, changed, vendor.state, event_type, actor, **changes_and_fields
+        )
 
     async def _locked(self, conn: Connection, vendor_id: UUID) -> Vendor:
         vendor = await store.lock_vendor(conn, vendor_id)
@@ -173,136 +161,119 @@ class VendorCommands:
 
     async def _check_submission(self, conn: Connection, profile: Profile) -> None:
         """Registration checks: NPWP not blacklisted, then the documents the form needs."""
-        reason = await store.blacklist_entry(conn, sorted(npwp_aliases(profile.npwp)))
+        reason = await store.blacklist_entry(conn, profile.npwp)
         if reason is not None:
             raise NpwpBlacklisted(profile.npwp, reason)
         missing = missing_documents(profile)
         if missing:
             raise MissingDocuments(missing)
 
-    async def _settle_kswp(
+    async def _expire_if_lapsed(
         self, conn: Connection, vendor: Vendor, today: date, actor: str
     ) -> Vendor:
-        """Expire a verified vendor whose KSWP lapsed; renew an expired one whose KSWP is valid."""
-        match kswp_action(vendor.state, vendor.profile, today):
-            case Action.EXPIRE:
-                return await self._apply(conn, vendor, Action.EXPIRE, VendorExpired, actor)
-            case Action.RENEW:
-                return await self._apply(
-                    conn,
-                    vendor,
-                    Action.RENEW,
-                    VendorVerified,
-                    actor,
-                    verified_by=SYSTEM_KSWP_RENEWAL,
-                )
+        if lapsed(vendor.state, vendor.profile, today):
+            return await self._change(conn, vendor, VendorExpired, actor, action=Action.EXPIRE)
         return vendor
 
     # ------------------------------------------------------------------------------ use cases
 
     async def register(self, vendor_id: UUID, profile: Profile, actor: str) -> Vendor:
         """A vendor submits its registration under the id its token names."""
-        async with self._transaction(profile) as conn:
-            await self._check_submission(conn, profile)
-            if await store.get_vendor(conn, vendor_id) is not None:
-                raise AlreadyRegistered(vendor_id)
-            existing = await store.vendor_with_nib(conn, profile.nib)
-            if existing is not None:
-                raise DuplicateNib(profile.nib, existing)
-            now = datetime.now(UTC)
-            vendor = Vendor(
-                vendor_id=vendor_id,
-                state=VendorState.SUBMITTED,
-                version=1,
-                profile=profile,
-                suspended_until=None,
-                registered_at=now,
-                updated_at=now,
-            )
-            try:
-                async with conn.transaction():  # a savepoint: the id race is told apart below
-                    return await self._write(
-                        conn, vendor, None, VendorRegistered, actor, insert=True
-                    )
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "vendors_pkey":
-                    raise AlreadyRegistered(vendor_id) from None
-                raise
-
-    async def update_profile(
-        self, vendor_id: UUID, profile: Profile, actor: str, today: date
-    ) -> Vendor:
-        """The vendor replaces its profile; review fields send it back to verification."""
-        async with self._transaction(profile) as conn:
-            vendor = await self._locked(conn, vendor_id)
-            changes = changed_fields(vendor.profile, profile)
-            if not changes:
-                return vendor
-            review = needs_review(vendor.state, vendor.profile, profile)
-            if profile.npwp != vendor.profile.npwp:
+        try:
+            async with unit_of_work(self.db) as conn:
                 await self._check_submission(conn, profile)
-            elif missing := missing_documents(profile):
-                raise MissingDocuments(missing)
-            if profile.nib != vendor.profile.nib:
+                if await store.get_vendor(conn, vendor_id) is not None:
+                    raise AlreadyRegistered(vendor_id)
                 existing = await store.vendor_with_nib(conn, profile.nib)
                 if existing is not None:
                     raise DuplicateNib(profile.nib, existing)
-            fields: dict[str, Any] = {"changed_fields": changes, "requires_review": review}
-            if review:
-                vendor = await self._apply(
+                now = datetime.now(UTC)
+                vendor = Vendor(
+                    vendor_id=vendor_id,
+                    state=VendorState.SUBMITTED,
+                    version=1,
+                    profile=profile,
+                    suspended_until=None,
+                    registered_at=now,
+                    updated_at=now,
+                )
+                return await self._write(conn, vendor, None, VendorRegistered, actor, insert=True)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "vendors_pkey":
+                raise AlreadyRegistered(vendor_id) from None
+            raise await self._duplicate_nib(exc, profile.nib) from None
+
+    async def update_profile(
+        self, vendor_id: UUID, declaration: Declaration, actor: str, today: date
+    ) -> Vendor:
+        """The vendor replaces what it declares; review fields send it back to verification.
+
+        Its KSWP stays as accepted (a new one is a renewal), and an NPWP compares in its
+        canonical form, so giving the 16-digit form of the same number changes nothing.
+        """
+        try:
+            async with unit_of_work(self.db) as conn:
+                vendor = await self._locked(conn, vendor_id)
+                profile = vendor.profile.declare(declaration)
+                changes = changed_fields(vendor.profile, profile)
+                if not changes:
+                    return vendor
+                review = needs_review(vendor.state, vendor.profile, profile)
+                if profile.npwp != vendor.profile.npwp:
+                    await self._check_submission(conn, profile)
+                elif missing := missing_documents(profile):
+                    raise MissingDocuments(missing)
+                if profile.nib != vendor.profile.nib:
+                    existing = await store.vendor_with_nib(conn, profile.nib)
+                    if existing is not None:
+                        raise DuplicateNib(profile.nib, existing)
+                vendor = await self._change(
                     conn,
                     vendor,
-                    Action.RESUBMIT,
                     VendorProfileUpdated,
                     actor,
+                    action=Action.RESUBMIT if review else None,
                     profile=profile,
-                    **fields,
+                    changed_fields=changes,
+                    requires_review=review,
                 )
-            else:
-                changed = replace(
-                    vendor,
-                    version=vendor.version + 1,
-                    profile=profile,
-                    updated_at=datetime.now(UTC),
-                )
-                vendor = await self._write(
-                    conn, changed, vendor.state, VendorProfileUpdated, actor, **fields
-                )
-            return await self._settle_kswp(conn, vendor, today, actor)
+                return await self._expire_if_lapsed(conn, vendor, today, actor)
+        except asyncpg.UniqueViolationError as exc:
+            raise await self._duplicate_nib(exc, declaration.nib) from None
 
     async def verify(self, vendor_id: UUID, actor: str, today: date) -> Vendor:
-        async with self._transaction() as conn:
+        async with unit_of_work(self.db) as conn:
             vendor = await self._locked(conn, vendor_id)
             transition(vendor.state, Action.VERIFY)  # an illegal move is reported first
             if not vendor.profile.kswp_valid_on(today):
                 raise KswpNotValid(today)
-            return await self._apply(
-                conn, vendor, Action.VERIFY, VendorVerified, actor, verified_by=actor
+            return await self._change(
+                conn, vendor, VendorVerified, actor, action=Action.VERIFY, verified_by=actor
             )
 
     async def reject(self, vendor_id: UUID, reasons: list[str], actor: str) -> Vendor:
-        async with self._transaction() as conn:
+        async with unit_of_work(self.db) as conn:
             vendor = await self._locked(conn, vendor_id)
-            return await self._apply(
+            return await self._change(
                 conn,
                 vendor,
-                Action.REJECT,
                 VendorRejected,
                 actor,
+                action=Action.REJECT,
                 reasons=reasons,
                 rejected_by=actor,
             )
 
     async def suspend(self, vendor_id: UUID, reason: str, until: date | None, actor: str) -> Vendor:
         """A sanction; with `until` it ends by itself on the first daily check after that day."""
-        async with self._transaction() as conn:
+        async with unit_of_work(self.db) as conn:
             vendor = await self._locked(conn, vendor_id)
-            return await self._apply(
+            return await self._change(
                 conn,
                 vendor,
-                Action.SUSPEND,
                 VendorSuspended,
                 actor,
+                action=Action.SUSPEND,
                 suspended_until=until,
                 reason=reason,
                 until=until,
@@ -310,28 +281,97 @@ class VendorCommands:
             )
 
     async def reinstate(self, vendor_id: UUID, actor: str, today: date) -> Vendor:
-        async with self._transaction() as conn:
+        async with unit_of_work(self.db) as conn:
             vendor = await self._locked(conn, vendor_id)
             return await self._reinstate(conn, vendor, actor, today)
 
     async def _reinstate(self, conn: Connection, vendor: Vendor, actor: str, today: date) -> Vendor:
-        vendor = await self._apply(
-            conn, vendor, Action.REINSTATE, VendorReinstated, actor, reinstated_by=actor
+        vendor = await self._change(
+            conn,
+            vendor,
+            VendorReinstated,
+            actor,
+            action=Action.REINSTATE,
+            suspended_until=None,
+            reinstated_by=actor,
         )
         # A KSWP that lapsed during the sanction expires the vendor straight away.
-        return await self._settle_kswp(conn, vendor, today, actor)
+        return await self._expire_if_lapsed(conn, vendor, today, actor)
+
+    # --------------------------------------------------------------------------- KSWP renewal
+
+    async def submit_kswp_renewal(
+        self, vendor_id: UUID, valid_until: date, certificate: str, actor: str
+    ) -> Vendor:
+        """The vendor uploads a new KSWP confirmation; it waits for the catalogue manager, and
+        a later submission replaces one still waiting."""
+        async with unit_of_work(self.db) as conn:
+            vendor = await self._locked(conn, vendor_id)
+            renewal = KswpRenewal(
+                valid_until=valid_until,
+                certificate=certificate,
+                submitted_at=datetime.now(UTC),
+                submitted_by=actor,
+            )
+            return await self._change(
+                conn,
+                vendor,
+                VendorKswpRenewalSubmitted,
+                actor,
+                kswp_renewal=renewal,
+                renewal_valid_until=valid_until,
+            )
+
+    async def accept_kswp_renewal(self, vendor_id: UUID, actor: str, today: date) -> Vendor:
+        """The catalogue manager accepts the pending renewal; an expired vendor may sell again."""
+        async with unit_of_work(self.db) as conn:
+            vendor = await self._locked(conn, vendor_id)
+            if vendor.kswp_renewal is None:
+                raise NoKswpRenewal(vendor_id)
+            profile = renewed(vendor.profile, vendor.kswp_renewal)
+            if not profile.kswp_valid_on(today):
+                raise KswpNotValid(today)
+            return await self._change(
+                conn,
+                vendor,
+                VendorKswpRenewalAccepted,
+                actor,
+                action=Action.RENEW if vendor.state is VendorState.EXPIRED else None,
+                profile=profile,
+                kswp_renewal=None,
+                accepted_by=actor,
+            )
+
+    async def reject_kswp_renewal(self, vendor_id: UUID, reasons: list[str], actor: str) -> Vendor:
+        async with unit_of_work(self.db) as conn:
+            vendor = await self._locked(conn, vendor_id)
+            if vendor.kswp_renewal is None:
+                raise NoKswpRenewal(vendor_id)
+            return await self._change(
+                conn,
+                vendor,
+                VendorKswpRenewalRejected,
+                actor,
+                kswp_renewal=None,
+                reasons=reasons,
+                rejected_by=actor,
+            )
+
+    # ------------------------------------------------------------------------- scheduled work
 
     async def run_daily_checks(self, today: date) -> DailyCheckResult:
-        """End suspensions whose end date passed, then expire vendors whose KSWP lapsed.
+        """Publish corrected snapshots, end suspensions whose end date passed, then expire
+        vendors whose KSWP lapsed.
 
-        Each vendor goes in its own transaction, re-checked under its lock, so a run that races
-        a manager's action or another run changes nothing twice.
+        Each vendor goes in its own unit of work, re-checked under its lock, so a run that
+        races a manager's action or another run changes nothing twice.
         """
-        async with self.pool.acquire() as conn:
+        result = DailyCheckResult(reinstated=[], expired=[], corrected=[])
+        result.corrected.extend(await self.publish_corrections())
+        async with unit_of_work(self.db) as conn:
             due = await store.due_for_daily_check(conn, today)
-        result = DailyCheckResult(reinstated=[], expired=[])
         for vendor_id in due:
-            async with self._transaction() as conn:
+            async with unit_of_work(self.db) as conn:
                 vendor = before = await self._locked(conn, vendor_id)
                 if vendor.state is VendorState.SUSPENDED and suspension_over(
                     vendor.suspended_until, today
@@ -339,17 +379,43 @@ class VendorCommands:
                     vendor = await self._reinstate(conn, vendor, SYSTEM_DAILY_CHECK, today)
                     result.reinstated.append(vendor_id)
                 else:
-                    vendor = await self._settle_kswp(conn, vendor, today, SYSTEM_DAILY_CHECK)
+                    vendor = await self._expire_if_lapsed(conn, vendor, today, SYSTEM_DAILY_CHECK)
                 if vendor.state is VendorState.EXPIRED and before.state is not vendor.state:
                     result.expired.append(vendor_id)
         return result
 
+    async def publish_corrections(self) -> list[UUID]:
+        """Publish the snapshot of each vendor a migration marked as changed by a corrected
+        rule (business scale, NPWP form, KBLI edition); the ids of those that changed."""
+        async with unit_of_work(self.db) as conn:
+            pending = await store.pending_corrections(conn)
+        corrected = []
+        for vendor_id in pending:
+            async with unit_of_work(self.db) as conn:
+                before = await store.lock_correction(conn, vendor_id)
+                if before is None:  # another run or an event of the vendor published it
+                    continue
+                vendor = await self._locked(conn, vendor_id)
+                changes = snapshot_changes(before, vendor.snapshot(self.city_region_code))
+                if not changes:
+                    await store.clear_correction(conn, vendor_id)
+                    continue
+                await self._change(
+                    conn,
+                    vendor,
+                    VendorSnapshotCorrected,
+                    SYSTEM_RULE_CORRECTION,
+                    corrected_fields=changes,
+                )
+                corrected.append(vendor_id)
+        return corrected
+
     # ----------------------------------------------------------------------------- blacklist
 
     async def blacklist(self, npwp: str, reason: str, actor: str) -> None:
-        async with self.pool.acquire() as conn:
+        async with unit_of_work(self.db) as conn:
             await store.blacklist_put(conn, npwp, reason, actor)
 
     async def unblacklist(self, npwp: str) -> bool:
-        async with self.pool.acquire() as conn:
+        async with unit_of_work(self.db) as conn:
             return await store.blacklist_delete(conn, npwp)

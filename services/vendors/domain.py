@@ -1,17 +1,19 @@
 """Pure vendor (penyedia) rules: identifiers, business scale, documents and the state machine.
 
-No I/O here. The profile is a pydantic model because its validation *is* the domain rule set
-(NIB, NPWP, KBLI, Kemendagri region codes, rupiah amounts); it touches neither the database nor
-the web framework.
+No I/O here. The declared profile is a pydantic model because its validation *is* the domain
+rule set (NIB, NPWP, KBLI, Kemendagri region codes, rupiah amounts); it touches neither the
+database nor the web framework. The HTTP bodies in api.py are their own models built from the
+field types defined here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -22,127 +24,132 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
-    StringConstraints,
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from shared.contracts.vendors import BusinessScale, LegalForm, VendorState
+from shared.contracts.vendors import (
+    BusinessScale,
+    KbliEdition,
+    LegalForm,
+    VendorSnapshot,
+    VendorState,
+)
+from shared.regions import PROVINCES, AddressRegionCode, within
+from shared.types import SingleLine, Text, Url, refusal
 
 # ----------------------------------------------------------------------------------- identifiers
 
 _NIB = re.compile(r"[0-9]{13}")
-_NPWP_PLAIN = re.compile(r"[0-9]{15}([0-9])?")
+_NPWP_15 = re.compile(r"[0-9]{15}")
+_NPWP_16 = re.compile(r"[0-9]{16}")
 _NPWP_PUNCTUATED = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}")
 _KBLI = re.compile(r"[0-9]{5}")
-# Kemendagri codes: province.regency[.district[.village]]; a vendor address names at least its
-# regency or city (kabupaten/kota), e.g. 33.75 (Kota Pekalongan), 33.75.01, 33.75.01.1001.
-_REGION = re.compile(r"[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?")
-# A city setting may also be a whole province (a provincial catalogue).
-_REGION_SETTING = re.compile(r"[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[0-9][0-9 \-]{5,19}")
-_URL = re.compile(r"https?://\S+")
 
 MAX_RUPIAH = 10**18  # far above any real business, and below PostgreSQL's bigint limit
+MAX_KBLI_CODES = 50
 
 
-def _refused(reason: str) -> PydanticCustomError:
-    """A ValueError whose text pydantic reports as is, without a "Value error, " prefix."""
-    return PydanticCustomError("vendor_rule", reason)
+class BusinessForm(StrEnum):
+    """Bentuk usaha: the legal form a vendor registers as.
+
+    Events v1 publish it as `LegalForm`, where a PT Perorangan is a PT (it is one, UU 40/2007
+    art. 153A) flagged by `pt_perorangan`.
+    """
+
+    PT = "PT"
+    PT_PERORANGAN = "PT Perorangan"  # one-person PT for micro and small businesses
+    CV = "CV"
+    UD = "UD"
+    PERORANGAN = "perorangan"
+    KOPERASI = "Koperasi"
+
+    @property
+    def published(self) -> LegalForm:
+        return LegalForm.PT if self is BusinessForm.PT_PERORANGAN else LegalForm(self.value)
+
+    @property
+    def is_entity(self) -> bool:
+        """Taxed as an entity (badan); perorangan and UD are their owner, a resident individual."""
+        return self not in (BusinessForm.PERORANGAN, BusinessForm.UD)
 
 
 def check_nib(value: str) -> str:
     """NIB (Nomor Induk Berusaha, from OSS) is exactly 13 digits."""
     if not _NIB.fullmatch(value):
-        raise _refused("NIB must be exactly 13 digits")
+        raise refusal("NIB must be exactly 13 digits")
     return value
 
 
-def normalise_npwp(value: str) -> str:
-    """NPWP (tax number) as digits only.
+def npwp_digits(value: str) -> str:
+    """An NPWP (tax number) as written, reduced to its digits.
 
     Accepts the 15-digit form, plain or punctuated as ``99.999.999.9-999.999``, and the 16-digit
-    form introduced in 2024. Partial punctuation is refused rather than guessed at.
+    form of PMK 112/2022. Partial punctuation is refused rather than guessed at.
     """
-    if _NPWP_PLAIN.fullmatch(value):
+    if _NPWP_15.fullmatch(value) or _NPWP_16.fullmatch(value):
         return value
     if _NPWP_PUNCTUATED.fullmatch(value):
         return value.replace(".", "").replace("-", "")
-    raise _refused("NPWP must be 15 digits (optionally as 99.999.999.9-999.999) or 16 digits")
+    raise refusal("NPWP must be 16 digits, or 15 digits (optionally as 99.999.999.9-999.999)")
 
 
-def npwp_aliases(npwp: str) -> frozenset[str]:
-    """The forms one taxpayer may be known by: a 15-digit NPWP is the 16-digit one without its
-    leading zero, so a blacklist entry in either form catches both."""
-    if len(npwp) == 15:
-        return frozenset({npwp, "0" + npwp})
-    if npwp.startswith("0"):
-        return frozenset({npwp, npwp[1:]})
-    return frozenset({npwp})
+def canonical_npwp(value: str, form: BusinessForm | None = None) -> str:
+    """The one 16-digit form an NPWP is stored, compared and blacklisted in (PMK 112/2022).
+
+    An entity's 16-digit NPWP is `0` followed by its old 15 digits, so the old form is accepted
+    and prefixed. A resident individual's NPWP (perorangan, UD owner) is their NIK: 16 digits
+    starting with a province code, with no 15-digit form. Without a form (a blacklist entry)
+    both are accepted.
+    """
+    digits = npwp_digits(value)
+    if len(digits) == 15:
+        if form is not None and not form.is_entity:
+            raise refusal("a resident individual's NPWP is their NIK: 16 digits, e.g. 3375...")
+        return "0" + digits
+    if form is not None and form.is_entity and not digits.startswith("0"):
+        raise refusal("an entity's 16-digit NPWP is 0 followed by its 15-digit NPWP")
+    if form is not None and not form.is_entity and digits[:2] not in PROVINCES:
+        raise refusal("a resident individual's NPWP is their NIK, starting with a province code")
+    return digits
 
 
 def check_kbli(value: str) -> str:
     """KBLI (Klasifikasi Baku Lapangan Usaha Indonesia) business-activity codes have 5 digits."""
     if not _KBLI.fullmatch(value):
-        raise _refused("a KBLI code has exactly 5 digits")
-    return value
-
-
-def check_region_code(value: str) -> str:
-    if not _REGION.fullmatch(value):
-        raise _refused(
-            "a Kemendagri region code of a regency/city or deeper, e.g. 33.75 or 33.75.01"
-        )
-    return value
-
-
-def check_region_setting(value: str) -> str:
-    if not _REGION_SETTING.fullmatch(value):
-        raise _refused("a Kemendagri region code, e.g. 33 or 33.75")
-    return value
-
-
-def check_no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refusing it here keeps bad input from becoming a 500.
-    if "\x00" in value:
-        raise _refused("must not contain NUL characters")
+        raise refusal("a KBLI code has exactly 5 digits")
     return value
 
 
 def _pattern_check(pattern: re.Pattern[str], message: str) -> AfterValidator:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
-            raise _refused(message)
+            raise refusal(message)
         return value
 
     return AfterValidator(check)
 
 
-Text = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
-    AfterValidator(check_no_nul),
-]
-Nib = Annotated[str, AfterValidator(check_nib)]
-Npwp = Annotated[str, AfterValidator(normalise_npwp)]
-Kbli = Annotated[str, AfterValidator(check_kbli)]
-RegionCode = Annotated[str, AfterValidator(check_region_code)]
+Nib = Annotated[str, SingleLine, AfterValidator(check_nib)]
+NpwpText = Annotated[str, Field(max_length=20), SingleLine]  # checked against the legal form
+Kbli = Annotated[str, SingleLine, AfterValidator(check_kbli)]
 Rupiah = Annotated[StrictInt, Field(ge=0, le=MAX_RUPIAH, description="whole rupiah")]
-DocumentUrl = Annotated[
-    str, _pattern_check(_URL, "a document reference is an http(s) URL"), Field(max_length=2000)
+Email = Annotated[
+    str, Field(max_length=254), SingleLine, _pattern_check(_EMAIL, "an e-mail address")
 ]
+Phone = Annotated[str, SingleLine, _pattern_check(_PHONE, "a phone number, digits with optional +")]
 
 
-def _reject_float_date(value: object) -> object:
+def _reject_non_text_date(value: object) -> object:
     # pydantic would read a number as a Unix timestamp; a validity date is only ever ISO text.
     if not isinstance(value, str | date):
-        raise _refused("a date as YYYY-MM-DD")
+        raise refusal("a date as YYYY-MM-DD")
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_reject_float_date)]
+IsoDate = Annotated[date, BeforeValidator(_reject_non_text_date)]
 
 # -------------------------------------------------------------------------------------- profile
 
@@ -153,11 +160,18 @@ class DocumentKind(StrEnum):
     NIB_CERTIFICATE = "nib_certificate"  # NIB print-out from OSS
     NPWP_CARD = "npwp_card"
     DEED_OF_ESTABLISHMENT = "deed_of_establishment"  # akta pendirian (PT, CV, Koperasi)
+    # PT Perorangan: pernyataan pendirian (the electronic founding statement) or the
+    # registration certificate (sertifikat pendaftaran) issued on it, instead of a deed.
+    FOUNDING_STATEMENT = "founding_statement"
+    REGISTRATION_CERTIFICATE = "registration_certificate"
     KSWP_CERTIFICATE = "kswp_certificate"  # Konfirmasi Status Wajib Pajak result
 
 
 _ALWAYS_REQUIRED = (DocumentKind.NIB_CERTIFICATE, DocumentKind.NPWP_CARD)
-_DEED_REQUIRED = frozenset({LegalForm.PT, LegalForm.CV, LegalForm.KOPERASI})
+_DEED_REQUIRED = frozenset({BusinessForm.PT, BusinessForm.CV, BusinessForm.KOPERASI})
+_PT_PERORANGAN_FOUNDING = (DocumentKind.FOUNDING_STATEMENT, DocumentKind.REGISTRATION_CERTIFICATE)
+
+Documents = Annotated[dict[DocumentKind, Url], Field(max_length=len(DocumentKind))]
 
 
 class KswpStatus(StrEnum):
@@ -168,15 +182,43 @@ class KswpStatus(StrEnum):
 
 
 class Contact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Text
-    email: Annotated[str, _pattern_check(_EMAIL, "an e-mail address"), Field(max_length=254)]
-    phone: Annotated[str, _pattern_check(_PHONE, "a phone number, digits with optional +")]
+    email: Email
+    phone: Phone
 
 
-class Profile(BaseModel):
-    """What a vendor (penyedia) declares when registering or updating its profile.
+class KbliCode(BaseModel):
+    """One business activity with the KBLI edition its code is from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: Kbli
+    edition: KbliEdition = KbliEdition.KBLI_2025
+
+
+def kbli_codes(codes: Iterable[str], editions: Mapping[str, KbliEdition]) -> tuple[KbliCode, ...]:
+    """Codes in the current edition unless `editions` marks them (a KBLI 2020 code)."""
+    listed = list(codes)
+    if len(set(listed)) != len(listed):
+        raise refusal("a KBLI code is listed twice")
+    stray = sorted(set(editions) - set(listed))
+    if stray:
+        raise refusal(f"editions given for codes not in kbli: {', '.join(stray)}")
+    # A set of activities: listing them in another order changes nothing.
+    return tuple(
+        KbliCode(code=code, edition=editions.get(code, KbliEdition.KBLI_2025))
+        for code in sorted(listed)
+    )
+
+
+# Validation context of a profile read back from storage (see `Declaration.npwp`).
+STORED = "stored"
+
+
+class Declaration(BaseModel):
+    """What a vendor (penyedia) declares about itself and may change by itself.
 
     `capital` is modal usaha excluding land and buildings; `annual_sales` is hasil penjualan
     tahunan; both are whole rupiah. At least one of them is needed to derive the business scale.
@@ -185,41 +227,53 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     legal_name: Text
-    legal_form: LegalForm
+    legal_form: BusinessForm
     nib: Nib
-    npwp: Npwp
-    kbli: list[Kbli] = Field(min_length=1, max_length=50)
+    npwp: NpwpText
+    kbli: tuple[KbliCode, ...] = Field(min_length=1, max_length=MAX_KBLI_CODES)
     address: Text
-    region_code: RegionCode
+    region_code: AddressRegionCode
     capital: Rupiah | None = None
     annual_sales: Rupiah | None = Field(default=None, validate_default=True)
-    kswp_status: KswpStatus
-    kswp_valid_until: IsoDate | None = Field(default=None, validate_default=True)
     is_pkp: StrictBool = Field(description="PKP: registered to charge VAT (Pengusaha Kena Pajak)")
     contact: Contact
-    documents: dict[DocumentKind, DocumentUrl] = Field(default_factory=dict)
+    documents: Documents = Field(default_factory=dict)
 
     # Cross-field rules are field validators (defaults validated too) so that the error names
     # the field to fix rather than the whole body.
+    @field_validator("npwp")
+    @classmethod
+    def _npwp_of_the_form(cls, npwp: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get(STORED):
+            # An individual registered with an old 15-digit NPWP holds it as 0 + 15 digits
+            # until a profile update gives the NIK; what was valid when stored stays readable.
+            return npwp
+        return canonical_npwp(npwp, info.data.get("legal_form"))
+
     @field_validator("kbli")
     @classmethod
-    def _distinct_kbli(cls, kbli: list[str]) -> list[str]:
-        if len(set(kbli)) != len(kbli):
-            raise _refused("a KBLI code is listed twice")
-        return sorted(kbli)  # a set of activities: listing them in another order changes nothing
+    def _distinct_kbli(cls, kbli: tuple[KbliCode, ...]) -> tuple[KbliCode, ...]:
+        return kbli_codes((k.code for k in kbli), {k.code: k.edition for k in kbli})
 
     @field_validator("annual_sales")
     @classmethod
     def _some_amount(cls, annual_sales: int | None, info: ValidationInfo) -> int | None:
         if annual_sales is None and "capital" in info.data and info.data["capital"] is None:
-            raise _refused("capital or annual_sales is needed to derive the business scale")
+            raise refusal("capital or annual_sales is needed to derive the business scale")
         return annual_sales
+
+
+class Profile(Declaration):
+    """The declared profile with the tax compliance (KSWP) the catalogue manager accepted."""
+
+    kswp_status: KswpStatus
+    kswp_valid_until: IsoDate | None = Field(default=None, validate_default=True)
 
     @field_validator("kswp_valid_until")
     @classmethod
     def _dated_if_valid(cls, valid_until: date | None, info: ValidationInfo) -> date | None:
         if valid_until is None and info.data.get("kswp_status") is KswpStatus.VALID:
-            raise _refused("required when kswp_status is valid")
+            raise refusal("required when kswp_status is valid")
         return valid_until
 
     def kswp_valid_on(self, today: date) -> bool:
@@ -230,16 +284,43 @@ class Profile(BaseModel):
             and self.kswp_valid_until >= today
         )
 
+    def declare(self, declaration: Declaration) -> Profile:
+        """This profile replaced by what the vendor declares, keeping the accepted KSWP.
+
+        The KSWP certificate goes with the KSWP: a different one is a renewal, not a profile
+        change (KswpRenewalRequired).
+        """
+        kswp = DocumentKind.KSWP_CERTIFICATE
+        documents = dict(declaration.documents)
+        if documents.get(kswp, self.documents.get(kswp)) != self.documents.get(kswp):
+            raise KswpRenewalRequired()
+        documents.pop(kswp, None)
+        if kswp in self.documents:
+            documents[kswp] = self.documents[kswp]
+        return Profile.model_validate(
+            {
+                **dict(declaration),
+                "documents": documents,
+                "kswp_status": self.kswp_status,
+                "kswp_valid_until": self.kswp_valid_until,
+            }
+        )
+
 
 def missing_documents(profile: Profile) -> list[DocumentKind]:
     """Documents required for the legal form that the registration does not reference.
 
     NIB certificate and NPWP card always; the deed of establishment (akta) for PT, CV and
-    Koperasi; the KSWP certificate whenever the vendor declares a valid KSWP status.
+    Koperasi; for a PT Perorangan, which has no deed (PP 8/2021), its founding statement or its
+    registration certificate; the KSWP certificate whenever the KSWP status is valid.
     """
     required = list(_ALWAYS_REQUIRED)
     if profile.legal_form in _DEED_REQUIRED:
         required.append(DocumentKind.DEED_OF_ESTABLISHMENT)
+    if profile.legal_form is BusinessForm.PT_PERORANGAN and not any(
+        kind in profile.documents for kind in _PT_PERORANGAN_FOUNDING
+    ):
+        required.append(DocumentKind.FOUNDING_STATEMENT)
     if profile.kswp_status is KswpStatus.VALID:
         required.append(DocumentKind.KSWP_CERTIFICATE)
     return [kind for kind in required if kind not in profile.documents]
@@ -250,6 +331,8 @@ REVIEW_FIELDS = frozenset({"nib", "npwp", "legal_form", "kbli"})
 
 
 def changed_fields(before: Profile, after: Profile) -> list[str]:
+    """Fields whose value differs; an NPWP compares in its canonical form, so moving from the
+    old 15-digit form to the 16-digit one of the same number changes nothing."""
     old, new = before.model_dump(), after.model_dump()
     return sorted(name for name in Profile.model_fields if old[name] != new[name])
 
@@ -272,42 +355,22 @@ def _classify(amount: int, bounds: tuple[int, int, int]) -> BusinessScale:
 
 
 def business_scale(capital: int | None, annual_sales: int | None) -> BusinessScale:
-    """PP 7/2021 class from capital (modal usaha), or from annual sales when capital is absent."""
-    if capital is not None:
-        return _classify(capital, _CAPITAL_BOUNDS)
+    """PP 7/2021 class by annual sales when known, by capital only without a sales history.
+
+    Capital classifies a business when it is founded (art. 35(2)); procurement preference and
+    the UMK spending target are facilitation and protection, for which art. 35(4)-(5) uses
+    annual sales (hasil penjualan tahunan).
+    """
     if annual_sales is not None:
         return _classify(annual_sales, _SALES_BOUNDS)
+    if capital is not None:
+        return _classify(capital, _CAPITAL_BOUNDS)
     raise ValueError("capital or annual sales is needed")
 
 
 def is_umk(scale: BusinessScale) -> bool:
     """UMK: usaha mikro dan kecil, the class the 40% spending target is for."""
     return scale in (BusinessScale.MIKRO, BusinessScale.KECIL)
-
-
-def is_local(region_code: str, city_region_code: str) -> bool:
-    """Inside the city when the code is the city's own or one below it (33.75 covers 33.75.01)."""
-    return region_code == city_region_code or region_code.startswith(city_region_code + ".")
-
-
-@dataclass(frozen=True)
-class Classification:
-    """Flags derived from a profile that travel in every event."""
-
-    scale: BusinessScale
-    is_umk: bool
-    is_koperasi: bool
-    is_local: bool
-
-
-def classify(profile: Profile, city_region_code: str) -> Classification:
-    scale = business_scale(profile.capital, profile.annual_sales)
-    return Classification(
-        scale=scale,
-        is_umk=is_umk(scale),
-        is_koperasi=profile.legal_form is LegalForm.KOPERASI,
-        is_local=is_local(profile.region_code, city_region_code),
-    )
 
 
 # ------------------------------------------------------------------------------ state machine
@@ -319,7 +382,7 @@ class Action(StrEnum):
     SUSPEND = "suspend"
     REINSTATE = "reinstate"
     EXPIRE = "expire"
-    RENEW = "renew"  # a new KSWP validity brings an expired vendor back to verified
+    RENEW = "renew"  # an accepted KSWP renewal brings an expired vendor back to verified
     RESUBMIT = "resubmit"  # a profile change that needs review
 
 
@@ -387,6 +450,20 @@ class KswpNotValid(VendorError):
         self.today = today
 
 
+class KswpRenewalRequired(VendorError):
+    def __init__(self) -> None:
+        super().__init__(
+            "a new KSWP certificate is submitted as a KSWP renewal, which the catalogue manager"
+            " accepts; a profile update keeps the accepted one"
+        )
+
+
+class NoKswpRenewal(VendorError):
+    def __init__(self, vendor_id: UUID) -> None:
+        super().__init__(f"vendor {vendor_id} has no KSWP renewal awaiting a decision")
+        self.vendor_id = vendor_id
+
+
 def transition(state: VendorState, action: Action) -> VendorState:
     try:
         return TRANSITIONS[(state, action)]
@@ -399,7 +476,7 @@ def needs_review(state: VendorState, before: Profile, after: Profile) -> bool:
 
     Yes when a review field changed, or on any change to a rejected registration (a
     resubmission). A suspended vendor may not do this, since it would lift the sanction:
-    IllegalTransition. KSWP renewal and lapse are applied afterwards by `kswp_action`.
+    IllegalTransition.
     """
     changes = changed_fields(before, after)
     if not changes or (state is not S.REJECTED and not REVIEW_FIELDS.intersection(changes)):
@@ -408,19 +485,41 @@ def needs_review(state: VendorState, before: Profile, after: Profile) -> bool:
     return True
 
 
-def kswp_action(state: VendorState, profile: Profile, today: date) -> Action | None:
-    """Expire a verified vendor whose tax compliance lapsed; renew an expired one that is valid."""
-    valid = profile.kswp_valid_on(today)
-    if state is S.VERIFIED and not valid:
-        return Action.EXPIRE
-    if state is S.EXPIRED and valid:
-        return Action.RENEW
-    return None
+def lapsed(state: VendorState, profile: Profile, today: date) -> bool:
+    """A verified vendor whose tax compliance is no longer valid expires.
+
+    The way back is a KSWP renewal the catalogue manager accepts, never the passing of time or
+    a date the vendor typed.
+    """
+    return state is S.VERIFIED and not profile.kswp_valid_on(today)
 
 
 def suspension_over(suspended_until: date | None, today: date) -> bool:
     """A suspension with an end date covers that date and ends the day after."""
     return suspended_until is not None and suspended_until < today
+
+
+class KswpRenewal(BaseModel):
+    """A KSWP confirmation the vendor uploaded; it counts once the catalogue manager accepts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    valid_until: date
+    certificate: str
+    submitted_at: datetime
+    submitted_by: str
+
+
+def renewed(profile: Profile, renewal: KswpRenewal) -> Profile:
+    """The profile with an accepted renewal's validity and certificate."""
+    documents = {**profile.documents, DocumentKind.KSWP_CERTIFICATE: renewal.certificate}
+    return profile.model_copy(
+        update={
+            "kswp_status": KswpStatus.VALID,
+            "kswp_valid_until": renewal.valid_until,
+            "documents": documents,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -434,3 +533,40 @@ class Vendor:
     suspended_until: date | None
     registered_at: datetime
     updated_at: datetime
+    kswp_renewal: KswpRenewal | None = None
+
+    def snapshot(self, city_region_code: str) -> VendorSnapshot:
+        """What every event carries, the API shows and the query columns hold.
+
+        `city_region_code` decides `is_local`: inside the city when the vendor's region is the
+        city's own or one below it (33.75 covers 33.75.01).
+        """
+        p = self.profile
+        scale = business_scale(p.capital, p.annual_sales)
+        return VendorSnapshot(
+            vendor_id=self.vendor_id,
+            version=self.version,
+            state=self.state,
+            legal_name=p.legal_name,
+            legal_form=p.legal_form.published,
+            pt_perorangan=p.legal_form is BusinessForm.PT_PERORANGAN,
+            nib=p.nib,
+            npwp=p.npwp,
+            kbli=[k.code for k in p.kbli],
+            kbli_editions={k.code: k.edition for k in p.kbli},
+            region_code=p.region_code,
+            scale=scale,
+            is_umk=is_umk(scale),
+            is_koperasi=p.legal_form is BusinessForm.KOPERASI,
+            is_local=within(p.region_code, city_region_code),
+            kswp_valid_until=p.kswp_valid_until,
+            is_pkp=p.is_pkp,
+            capital=p.capital,
+            annual_sales=p.annual_sales,
+        )
+
+
+def snapshot_changes(before: Mapping[str, Any], after: VendorSnapshot) -> list[str]:
+    """Snapshot fields in `before` (as last published) whose value `after` corrects."""
+    now = after.model_dump(mode="json")
+    return sorted(name for name, value in before.items() if now.get(name) != value)

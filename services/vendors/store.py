@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -10,22 +9,43 @@ from uuid import UUID
 
 import asyncpg
 
-from services.vendors.domain import Profile, Vendor
-from shared.contracts.vendors import BusinessScale, LegalForm, VendorState
+from services.vendors.domain import STORED, KswpRenewal, Profile, Vendor
+from shared.contracts.vendors import (
+    BusinessScale,
+    KbliEdition,
+    LegalForm,
+    VendorSnapshot,
+    VendorState,
+)
 from shared.db import Connection
 
-_COLUMNS = "vendor_id, state, version, profile, suspended_until, registered_at, updated_at"
+_COLUMNS = (
+    "vendor_id, state, version, profile, suspended_until, registered_at, updated_at, kswp_renewal"
+)
+# Columns that copy a snapshot field of the same name, for constraints, filters and the checks.
+_SNAPSHOT_COLUMNS = (
+    "legal_name",
+    "legal_form",
+    "nib",
+    "npwp",
+    "kbli",
+    "region_code",
+    "scale",
+    "kswp_valid_until",
+)
 
 
 def _vendor(row: asyncpg.Record) -> Vendor:
+    renewal = row["kswp_renewal"]
     return Vendor(
         vendor_id=row["vendor_id"],
         state=VendorState(row["state"]),
         version=row["version"],
-        profile=Profile.model_validate(row["profile"]),
+        profile=Profile.model_validate(row["profile"], context={STORED: True}),
         suspended_until=row["suspended_until"],
         registered_at=row["registered_at"],
         updated_at=row["updated_at"],
+        kswp_renewal=KswpRenewal.model_validate(renewal) if renewal is not None else None,
     )
 
 
@@ -49,51 +69,55 @@ async def vendor_with_nib(conn: Connection, nib: str) -> UUID | None:
     return vendor_id
 
 
-def _row_values(vendor: Vendor, scale: BusinessScale) -> tuple[Any, ...]:
-    p = vendor.profile
-    return (
-        vendor.vendor_id,
-        vendor.state.value,
-        vendor.version,
-        p.model_dump(mode="json"),
-        p.legal_name,
-        p.legal_form.value,
-        p.nib,
-        p.npwp,
-        p.kbli,
-        p.region_code,
-        scale.value,
-        p.kswp_valid_until,
-        p.kswp_status.value,
-        vendor.suspended_until,
-        vendor.registered_at,
-        vendor.updated_at,
-    )
-
-
 _ALL_COLUMNS = (
-    "vendor_id, state, version, profile, legal_name, legal_form, nib, npwp, kbli, region_code,"
-    " scale, kswp_valid_until, kswp_status, suspended_until, registered_at, updated_at"
+    "vendor_id",
+    "state",
+    "version",
+    "profile",
+    "kswp_status",
+    "suspended_until",
+    "registered_at",
+    "updated_at",
+    "kswp_renewal",
+    *_SNAPSHOT_COLUMNS,
 )
 
 
-async def insert_vendor(conn: Connection, vendor: Vendor, scale: BusinessScale) -> None:
+def _row_values(vendor: Vendor, snapshot: VendorSnapshot) -> list[Any]:
+    copied = snapshot.model_dump(mode="json", include=set(_SNAPSHOT_COLUMNS))
+    copied["kswp_valid_until"] = snapshot.kswp_valid_until
+    renewal = vendor.kswp_renewal
+    return [
+        vendor.vendor_id,
+        vendor.state.value,
+        vendor.version,
+        vendor.profile.model_dump(mode="json"),
+        vendor.profile.kswp_status.value,
+        vendor.suspended_until,
+        vendor.registered_at,
+        vendor.updated_at,
+        renewal.model_dump(mode="json") if renewal is not None else None,
+        *(copied[name] for name in _SNAPSHOT_COLUMNS),
+    ]
+
+
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_ALL_COLUMNS) + 1))
+_ASSIGNMENTS = ", ".join(f"{name} = ${i}" for i, name in enumerate(_ALL_COLUMNS, 1) if i > 1)
+
+
+async def insert_vendor(conn: Connection, vendor: Vendor, snapshot: VendorSnapshot) -> None:
     """Raises asyncpg.UniqueViolationError naming `vendors_pkey` or `vendors_nib_key`."""
     await conn.execute(
-        f"INSERT INTO vendors ({_ALL_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        *_row_values(vendor, scale),
+        f"INSERT INTO vendors ({', '.join(_ALL_COLUMNS)}) VALUES ({_PLACEHOLDERS})",
+        *_row_values(vendor, snapshot),
     )
 
 
-async def update_vendor(conn: Connection, vendor: Vendor, scale: BusinessScale) -> None:
+async def update_vendor(conn: Connection, vendor: Vendor, snapshot: VendorSnapshot) -> None:
+    """Store the vendor; a pending snapshot correction is thereby published and cleared."""
     await conn.execute(
-        """UPDATE vendors SET state = $2, version = $3, profile = $4, legal_name = $5,
-               legal_form = $6, nib = $7, npwp = $8, kbli = $9, region_code = $10, scale = $11,
-               kswp_valid_until = $12, kswp_status = $13, suspended_until = $14,
-               registered_at = $15, updated_at = $16
-           WHERE vendor_id = $1""",
-        *_row_values(vendor, scale),
+        f"UPDATE vendors SET {_ASSIGNMENTS}, correction = NULL WHERE vendor_id = $1",
+        *_row_values(vendor, snapshot),
     )
 
 
@@ -140,6 +164,7 @@ class VendorFilter:
     local_region: str | None = None  # the city's region code, when filtering on `local`
     local: bool | None = None
     kbli: str | None = None
+    kbli_edition: KbliEdition | None = None
     text: str | None = None
 
 
@@ -176,6 +201,11 @@ async def list_vendors(
         clauses.append(inside if where.local else f"NOT {inside}")
     if where.kbli is not None:
         clauses.append(f"{arg(where.kbli)} = ANY(kbli)")
+    if where.kbli_edition is not None:
+        activity = {"edition": where.kbli_edition.value}
+        if where.kbli is not None:
+            activity["code"] = where.kbli  # that code in that edition
+        clauses.append(f"profile->'kbli' @> {arg([activity])}::jsonb")
     if where.text:
         clauses.append(f"legal_name ILIKE {arg(_like_pattern(where.text))}")
     if after is not None:
@@ -200,12 +230,32 @@ async def due_for_daily_check(conn: Connection, today: date) -> list[UUID]:
     return [r["vendor_id"] for r in rows]
 
 
-async def blacklist_entry(conn: Connection, npwps: Sequence[str]) -> str | None:
-    """The reason one of these NPWP forms is blacklisted, or None."""
+async def blacklist_entry(conn: Connection, npwp: str) -> str | None:
+    """Why this (canonical, 16-digit) NPWP is blacklisted, or None."""
     reason: str | None = await conn.fetchval(
-        "SELECT reason FROM npwp_blacklist WHERE npwp = ANY($1::text[]) LIMIT 1", list(npwps)
+        "SELECT reason FROM npwp_blacklist WHERE npwp = $1", npwp
     )
     return reason
+
+
+async def pending_corrections(conn: Connection) -> list[UUID]:
+    """Vendors whose snapshot a corrected rule changed and that is not yet published."""
+    rows = await conn.fetch(
+        "SELECT vendor_id FROM vendors WHERE correction IS NOT NULL ORDER BY vendor_id"
+    )
+    return [r["vendor_id"] for r in rows]
+
+
+async def lock_correction(conn: Connection, vendor_id: UUID) -> dict[str, Any] | None:
+    """The vendor's pending correction, locked with the vendor row; None once published."""
+    correction: dict[str, Any] | None = await conn.fetchval(
+        "SELECT correction FROM vendors WHERE vendor_id = $1 FOR UPDATE", vendor_id
+    )
+    return correction
+
+
+async def clear_correction(conn: Connection, vendor_id: UUID) -> None:
+    await conn.execute("UPDATE vendors SET correction = NULL WHERE vendor_id = $1", vendor_id)
 
 
 async def blacklist_put(conn: Connection, npwp: str, reason: str, actor: str) -> None:

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import Event
 
@@ -43,23 +43,33 @@ class LegalForm(StrEnum):
     KOPERASI = "Koperasi"
 
 
-class VendorEvent(Event):
-    """Fields common to every vendor event: the vendor as it is after the change."""
+class KbliEdition(StrEnum):
+    """Edition of the KBLI classification a code is from (codes are 5 digits in both)."""
 
-    topic: ClassVar[str] = TOPIC
-    aggregate_field: ClassVar[str] = "vendor_id"
+    KBLI_2020 = "2020"
+    KBLI_2025 = "2025"  # Peraturan BPS 7/2025, the edition in force
+
+
+class VendorSnapshot(BaseModel):
+    """The vendor as it is after a change: what every event carries and the API shows."""
+
+    model_config = ConfigDict(frozen=True)
 
     vendor_id: UUID
     version: int = Field(ge=1, description="per-vendor sequence number, +1 per event")
-    occurred_at: datetime
     state: VendorState
     legal_name: str
-    legal_form: LegalForm
+    legal_form: LegalForm = Field(description="a PT Perorangan is a PT; see `pt_perorangan`")
     nib: str = Field(pattern=r"^\d{13}$")
-    npwp: str = Field(pattern=r"^\d{15,16}$", description="digits only")
+    npwp: str = Field(
+        pattern=r"^\d{15,16}$",
+        description="digits only; 16 digits (PMK 112/2022) since events carry the canonical form",
+    )
     kbli: list[str] = Field(description="5-digit KBLI codes")
     region_code: str = Field(description="Kemendagri region code, e.g. 33.75")
-    scale: BusinessScale
+    scale: BusinessScale = Field(
+        description="PP 7/2021 art. 35: by annual sales when known, else by capital"
+    )
     is_umk: bool = Field(description="micro or small business (mikro/kecil)")
     is_koperasi: bool
     is_local: bool = Field(description="region code inside the city's configured region")
@@ -71,6 +81,22 @@ class VendorEvent(Event):
         default=None, description="modal usaha in whole rupiah, excluding land and buildings"
     )
     annual_sales: int | None = Field(default=None, description="annual sales in whole rupiah")
+    pt_perorangan: bool | None = Field(
+        default=None,
+        description="a PT Perorangan (one-person PT, UU 40/2007 art. 153A); legal_form is PT",
+    )
+    kbli_editions: dict[str, KbliEdition] | None = Field(
+        default=None, description="the KBLI edition of each code in `kbli`"
+    )
+
+
+class VendorEvent(Event, VendorSnapshot):
+    """Fields common to every vendor event: the vendor as it is after the change."""
+
+    topic: ClassVar[str] = TOPIC
+    aggregate_field: ClassVar[str] = "vendor_id"
+
+    occurred_at: datetime
 
 
 class VendorRegistered(VendorEvent):
@@ -80,7 +106,7 @@ class VendorRegistered(VendorEvent):
 
 
 class VendorVerified(VendorEvent):
-    """The catalogue manager verified the vendor (or it was renewed after expiry)."""
+    """The catalogue manager verified the vendor."""
 
     type: ClassVar[str] = "ekatalog.vendor.verified.v1"
     verified_by: str
@@ -111,7 +137,8 @@ class VendorReinstated(VendorEvent):
 
 
 class VendorExpired(VendorEvent):
-    """The tax-compliance (KSWP) validity passed; the vendor may not sell until renewed."""
+    """The tax-compliance (KSWP) validity passed; the vendor may not sell until the catalogue
+    manager accepts a renewal."""
 
     type: ClassVar[str] = "ekatalog.vendor.expired.v1"
 
@@ -124,6 +151,36 @@ class VendorProfileUpdated(VendorEvent):
     requires_review: bool
 
 
+class VendorKswpRenewalSubmitted(VendorEvent):
+    """The vendor uploaded a new KSWP confirmation; nothing changes until it is accepted."""
+
+    type: ClassVar[str] = "ekatalog.vendor.kswp_renewal_submitted.v1"
+    renewal_valid_until: date
+
+
+class VendorKswpRenewalAccepted(VendorEvent):
+    """The catalogue manager accepted a KSWP renewal; an expired vendor is verified again."""
+
+    type: ClassVar[str] = "ekatalog.vendor.kswp_renewal_accepted.v1"
+    accepted_by: str
+
+
+class VendorKswpRenewalRejected(VendorEvent):
+    """The catalogue manager refused a KSWP renewal; the accepted validity stays as it was."""
+
+    type: ClassVar[str] = "ekatalog.vendor.kswp_renewal_rejected.v1"
+    reasons: list[str]
+    rejected_by: str
+
+
+class VendorSnapshotCorrected(VendorEvent):
+    """A corrected rule changed derived or canonical fields (business scale, NPWP form); the
+    vendor itself changed nothing. `corrected_fields` names what differs from before."""
+
+    type: ClassVar[str] = "ekatalog.vendor.snapshot_corrected.v1"
+    corrected_fields: list[str]
+
+
 VENDOR_EVENTS: tuple[type[VendorEvent], ...] = (
     VendorRegistered,
     VendorVerified,
@@ -132,4 +189,8 @@ VENDOR_EVENTS: tuple[type[VendorEvent], ...] = (
     VendorReinstated,
     VendorExpired,
     VendorProfileUpdated,
+    VendorKswpRenewalSubmitted,
+    VendorKswpRenewalAccepted,
+    VendorKswpRenewalRejected,
+    VendorSnapshotCorrected,
 )

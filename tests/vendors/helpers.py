@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,52 +15,17 @@ import httpx
 import jsonschema
 from fastapi import FastAPI
 
-from services.vendors.api import commands_for
+from services.vendors.api import DeclarationBody, commands_for
 from services.vendors.app import VendorsSettings, create_app
 from services.vendors.commands import VendorCommands
 from shared.auth import Role
 from shared.contracts.vendors import TOPIC
 from tests.support import TEST_JWT_SECRET, Infra, ReceivedEvent, auth, read_topic, running
+from tests.unit.vendors.profiles import profile as profile  # re-exported for other suites
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
 MANAGER = auth(Role.CATALOGUE_MANAGER, subject="ukpbj-1")
 AUDITOR = auth(Role.AUDITOR, subject="auditor-1")
-TODAY = date.today()
-
-
-def new_nib() -> str:
-    return "".join(random.choice("0123456789") for _ in range(13))
-
-
-def new_npwp() -> str:
-    return "".join(random.choice("0123456789") for _ in range(15))
-
-
-def profile(**overrides: Any) -> dict[str, Any]:
-    """A valid registration of a small local CV; override any field."""
-    body: dict[str, Any] = {
-        "legal_name": "CV Batik Pesisir",
-        "legal_form": "CV",
-        "nib": new_nib(),
-        "npwp": new_npwp(),
-        "kbli": ["13134", "47711"],
-        "address": "Jl. Hayam Wuruk 1, Pekalongan",
-        "region_code": "33.75.01",
-        "capital": 800_000_000,
-        "annual_sales": 1_500_000_000,
-        "kswp_status": "valid",
-        "kswp_valid_until": (TODAY + timedelta(days=180)).isoformat(),
-        "is_pkp": False,
-        "contact": {"name": "Siti Aminah", "email": "siti@batik.example", "phone": "+62285123456"},
-        "documents": {
-            "nib_certificate": "https://docs.example/nib.pdf",
-            "npwp_card": "https://docs.example/npwp.pdf",
-            "deed_of_establishment": "https://docs.example/akta.pdf",
-            "kswp_certificate": "https://docs.example/kswp.pdf",
-        },
-    }
-    body.update(overrides)
-    return body
 
 
 def vendor_auth(vendor_id: str) -> dict[str, str]:
@@ -96,12 +60,31 @@ class Service:
         return response.json()
 
     async def update(self, vendor: dict[str, Any], **changes: Any) -> httpx.Response:
-        """PUT the vendor's current profile with `changes`, as its owner."""
-        body = {k: vendor[k] for k in profile()}
+        """PUT what the vendor declares now with `changes`, as its owner."""
+        body = {k: vendor[k] for k in DeclarationBody.model_fields}
+        if "kbli" in changes:  # editions of the codes that stay
+            body["kbli_editions"] = {
+                code: edition
+                for code, edition in vendor["kbli_editions"].items()
+                if code in changes["kbli"] and vendor["kbli_editions"][code] != "2025"
+            }
         body.update(changes)
         return await self.client.put(
             f"/vendors/{vendor['vendor_id']}", json=body, headers=vendor_auth(vendor["vendor_id"])
         )
+
+    async def renew_kswp(self, vendor_id: str, valid_until: date) -> dict[str, Any]:
+        """The vendor submits a KSWP renewal with a new validity date."""
+        response = await self.client.post(
+            f"/vendors/{vendor_id}/kswp-renewal",
+            json={
+                "valid_until": valid_until.isoformat(),
+                "certificate": f"https://docs.example/kswp-{valid_until}.pdf",
+            },
+            headers=vendor_auth(vendor_id),
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
 
     async def get(self, vendor_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/vendors/{vendor_id}", headers=MANAGER)

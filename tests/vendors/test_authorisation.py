@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.vendors.api import DeclarationBody
 from shared.auth import Role
 from tests.support import auth, token
 from tests.vendors.helpers import Service, profile, vendor_auth
@@ -23,6 +24,8 @@ UNAUTHENTICATED = {
     "basic auth": {"Authorization": "Basic dXNlcjpwYXNz"},
 }
 
+RENEWAL = {"valid_until": "2099-12-31", "certificate": "https://docs.example/kswp-2.pdf"}
+
 # (method, path, body, roles allowed); {v} is the owner's verified registration.
 MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/vendors", "profile", {OWNER, OTHER_VENDOR}),
@@ -33,6 +36,9 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/vendors/{v}/reject", {"reasons": ["x"]}, {MANAGER}),
     ("POST", "/vendors/{v}/suspend", {}, {MANAGER}),  # empty body: allowed callers get 422
     ("POST", "/vendors/{v}/reinstate", None, {MANAGER}),
+    ("POST", "/vendors/{v}/kswp-renewal", RENEWAL, {OWNER}),
+    ("POST", "/vendors/{v}/kswp-renewal/accept", None, {MANAGER}),
+    ("POST", "/vendors/{v}/kswp-renewal/reject", {"reasons": ["x"]}, {MANAGER}),
     ("GET", "/vendor-blacklist", None, {MANAGER, AUDITOR}),
     ("PUT", "/vendor-blacklist/987654321098765", {"reason": "uji"}, {MANAGER}),
     ("DELETE", "/vendor-blacklist/987654321098765", None, {MANAGER}),
@@ -42,7 +48,7 @@ MATRIX: list[tuple[str, str, Any, set[str]]] = [
 async def test_authorisation_matrix(service: Service) -> None:
     vendor = await service.verified()
     vid = vendor["vendor_id"]
-    current = {k: vendor[k] for k in profile()}
+    current = {k: vendor[k] for k in DeclarationBody.model_fields}
     callers = {
         MANAGER: auth(Role.CATALOGUE_MANAGER),
         AUDITOR: auth(Role.AUDITOR),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.vendors.helpers import TODAY, Service, assert_problem
+from services.vendors.api import DeclarationBody
+from tests.unit.vendors.profiles import TODAY
+from tests.vendors.helpers import Service, assert_problem, vendor_auth
 
 
 async def test_verify_and_reject(service: Service) -> None:
@@ -104,25 +106,59 @@ async def test_kswp_expiry_and_renewal(service: Service) -> None:
     again = await service.commands.run_daily_checks(valid_until + timedelta(days=1))
     assert again.expired == [] and again.reinstated == []
 
-    # the vendor submits a new validity date that has already passed: still expired
-    stale = await service.update(
-        await service.get(vid), kswp_valid_until=(TODAY - timedelta(days=1)).isoformat()
+    # the vendor cannot renew its own tax compliance through its profile
+    expired = await service.get(vid)
+    later = (TODAY + timedelta(days=365)).isoformat()
+    own_date = await service.client.put(
+        f"/vendors/{vid}",
+        json={**{k: expired[k] for k in DeclarationBody.model_fields}, "kswp_valid_until": later},
+        headers=vendor_auth(vid),
     )
-    assert stale.json()["state"] == "expired"
-    renewed = await service.update(
-        await service.get(vid), kswp_valid_until=(TODAY + timedelta(days=365)).isoformat()
+    assert_problem(own_date, 422, "validation-error")
+    own_certificate = await service.update(
+        expired, documents={**expired["documents"], "kswp_certificate": "https://x.example/k"}
     )
-    assert renewed.status_code == 200, renewed.text
-    assert renewed.json()["state"] == "verified"
-    history = (await service.get(vid))["history"]
-    assert [h["event"] for h in history][-3:] == ["profile_updated", "profile_updated", "verified"]
-    assert history[-1]["detail"]["verified_by"] == "system:kswp-renewal"
+    body = assert_problem(own_certificate, 422, "kswp-renewal-required")
+    assert body["errors"][0]["field"] == "documents.kswp_certificate"
+    stale = await service.client.post(
+        f"/vendors/{vid}/kswp-renewal",
+        json={"valid_until": (TODAY - timedelta(days=1)).isoformat(), "certificate": "https://k/1"},
+        headers=vendor_auth(vid),
+    )
+    assert assert_problem(stale, 422)["errors"][0]["field"] == "valid_until"
 
-    # a vendor that declares its KSWP invalid expires at once, without waiting for the check
-    lapsed = await service.update(
-        await service.get(vid), kswp_status="invalid", kswp_valid_until=None
+    # a renewal waits for the catalogue manager; until then the vendor stays unable to sell
+    pending = await service.renew_kswp(vid, TODAY + timedelta(days=365))
+    assert pending["state"] == "expired"
+    assert pending["kswp_renewal"]["valid_until"] == later
+    assert pending["kswp_valid_until"] == valid_until.isoformat()
+    assert (await service.commands.run_daily_checks(TODAY)).reinstated == []
+    assert (await service.get(vid))["state"] == "expired"
+    by_vendor = await service.client.post(
+        f"/vendors/{vid}/kswp-renewal/accept", headers=vendor_auth(vid)
     )
-    assert lapsed.json()["state"] == "expired"
+    assert_problem(by_vendor, 403)
+    accepted = await service.act(vid, "kswp-renewal/accept")
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert (body["state"], body["kswp_valid_until"], body["kswp_renewal"]) == (
+        "verified",
+        later,
+        None,
+    )
+    assert body["documents"]["kswp_certificate"] == pending["kswp_renewal"]["certificate"]
+    history = (await service.get(vid))["history"]
+    assert [h["event"] for h in history][-2:] == [
+        "kswp_renewal_submitted",
+        "kswp_renewal_accepted",
+    ]
+    assert history[-1]["actor"] == history[-1]["detail"]["accepted_by"] == "ukpbj-1"
+
+    # a refused renewal leaves the accepted validity as it was
+    await service.renew_kswp(vid, TODAY + timedelta(days=700))
+    refused = await service.act(vid, "kswp-renewal/reject", {"reasons": ["bukan dari DJP"]})
+    assert (refused.json()["kswp_valid_until"], refused.json()["kswp_renewal"]) == (later, None)
+    assert_problem(await service.act(vid, "kswp-renewal/accept"), 409, "no-kswp-renewal")
 
 
 async def test_suspended_vendor_whose_kswp_lapsed_expires_when_reinstated(
@@ -153,11 +189,14 @@ async def test_profile_updates(service: Service) -> None:
     same = await service.update(vendor)
     assert same.json()["version"] == vendor["version"]
 
-    moved = await service.update(vendor, address="Jl. Sultan Agung 5", capital=3_000_000_000)
+    moved = await service.update(vendor, address="Jl. Sultan Agung 5", annual_sales=3_000_000_000)
     assert moved.status_code == 200, moved.text
     assert (moved.json()["state"], moved.json()["scale"]) == ("verified", "kecil")
     last = (await service.get(vid))["history"][-1]
-    assert last["detail"] == {"changed_fields": ["address", "capital"], "requires_review": False}
+    assert last["detail"] == {
+        "changed_fields": ["address", "annual_sales"],
+        "requires_review": False,
+    }
 
     for change in ({"kbli": ["13134"]}, {"legal_form": "PT"}, {"nib": "9" * 13}):
         current = await service.get(vid)

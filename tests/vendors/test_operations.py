@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 
 from services.vendors.app import VendorsSettings
+from services.vendors.commands import VendorCommands
+from services.vendors.domain import IllegalTransition
 from shared.settings import SettingsError
 from tests.support import TEST_JWT_SECRET, Infra, eventually
+from tests.unit.vendors.profiles import TODAY
 from tests.vendors.helpers import (
-    TODAY,
     Service,
     assert_problem,
     profile,
@@ -66,13 +68,16 @@ async def test_the_service_runs_the_daily_check_itself(
 async def test_registration_racing_another_writer_of_its_nib_is_409(service: Service) -> None:
     existing = await service.register()
     rival, nib = uuid.uuid4(), "7" * 13
-    async with service.app.state.pool.acquire() as conn:
+    pool = service.app.state.pool
+    async with pool.acquire() as conn, pool.acquire() as observer:
         # another writer holds an uncommitted row with the NIB: the request's own check passes,
         # its insert waits on the unique index and fails once the rival commits
         rivalry = conn.transaction()
         await rivalry.start()
         await conn.execute(
-            """INSERT INTO vendors
+            """INSERT INTO vendors (vendor_id, state, version, profile, legal_name, legal_form,
+                   nib, npwp, kbli, region_code, scale, kswp_valid_until, kswp_status,
+                   suspended_until, registered_at, updated_at)
                SELECT $1, state, version, profile, legal_name, legal_form, $2, npwp, kbli,
                       region_code, scale, kswp_valid_until, kswp_status, suspended_until,
                       registered_at, updated_at
@@ -86,10 +91,22 @@ async def test_registration_racing_another_writer_of_its_nib_is_409(service: Ser
                 "/vendors", json=profile(nib=nib), headers=vendor_auth(str(uuid.uuid4()))
             )
         )
-        await asyncio.sleep(0.3)
-        assert not request.done()
-        await rivalry.commit()
-    problem = assert_problem(await request, 409, "duplicate-nib")
+        try:
+
+            async def insert_waits_on_the_rival() -> bool:
+                waiting = await observer.fetchval(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'
+                         AND query LIKE 'INSERT INTO vendors%'"""
+                )
+                return bool(waiting == 1)
+
+            await eventually(insert_waits_on_the_rival, timeout=10)
+            assert not request.done()
+            await rivalry.commit()
+            problem = assert_problem(await request, 409, "duplicate-nib")
+        finally:
+            request.cancel()
     assert problem["existing_vendor_id"] == str(rival)
 
 
@@ -118,6 +135,36 @@ async def test_concurrent_decisions_on_one_vendor_apply_once(service: Service) -
 async def test_openapi_documents_the_vendor_routes(service: Service) -> None:
     spec = (await service.client.get("/openapi.json")).json()
     assert {"/vendors", "/vendors/{vendor_id}", "/vendor-blacklist/{npwp}"} <= set(spec["paths"])
-    assert {"Profile", "VendorView", "VendorDetail", "VendorPage"} <= set(
-        spec["components"]["schemas"]
-    )
+    assert {
+        "RegistrationBody",
+        "DeclarationBody",
+        "KswpRenewalBody",
+        "VendorView",
+        "VendorDetail",
+        "VendorPage",
+    } <= set(spec["components"]["schemas"])
+
+
+async def test_commands_join_the_callers_transaction(service: Service) -> None:
+    vendor = await service.register()
+    vid = uuid.UUID(vendor["vendor_id"])
+    outbox, city = service.app.state.outbox, service.settings.city_region_code
+    async with service.app.state.pool.acquire() as conn:
+        # a handler or saga composes commands on its own connection: all or nothing
+        caller = conn.transaction()
+        await caller.start()
+        commands = VendorCommands(conn, outbox, city)
+        await commands.verify(vid, "ukpbj-1", TODAY)
+        await commands.suspend(vid, "uji", None, "ukpbj-1")
+        await caller.rollback()
+        assert (await service.get(str(vid)))["version"] == 1
+        async with conn.transaction():
+            await commands.verify(vid, "ukpbj-1", TODAY)
+            # a refused command rolls back its own savepoint only
+            with pytest.raises(IllegalTransition):
+                await commands.reinstate(vid, "ukpbj-1", TODAY)
+            await commands.suspend(vid, "uji", None, "ukpbj-1")
+    after = await service.get(str(vid))
+    assert (after["state"], after["version"]) == ("suspended", 3)
+    events = await service.events(min_count=3)
+    assert [e.type.split(".")[2] for e in events] == ["registered", "verified", "suspended"]

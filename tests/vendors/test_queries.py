@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from tests.vendors.helpers import AUDITOR, MANAGER, Service, assert_problem
 
 
@@ -13,7 +15,8 @@ async def test_filters_and_pagination(service: Service) -> None:
     besar = await service.register(
         legal_name="PT Konstruksi Jaya 100%",
         legal_form="PT",
-        capital=20_000_000_000,
+        capital=2_000_000_000,
+        annual_sales=60_000_000_000,
         kbli=["41011"],
         region_code="33.26",
     )
@@ -23,6 +26,7 @@ async def test_filters_and_pagination(service: Service) -> None:
         capital=None,
         annual_sales=16_000_000_000,
         kbli=["47711"],
+        kbli_editions={"47711": "2020"},
         region_code="33.75",
     )
 
@@ -42,6 +46,10 @@ async def test_filters_and_pagination(service: Service) -> None:
         koperasi["vendor_id"],
         perorangan["vendor_id"],
     ]
+    # a code matches in either edition; the edition filter tells them apart
+    assert await ids(kbli="47711", kbli_edition="2020") == [perorangan["vendor_id"]]
+    assert await ids(kbli="47711", kbli_edition="2025") == [koperasi["vendor_id"]]
+    assert await ids(kbli_edition="2020") == [perorangan["vendor_id"]]
     assert await ids(q="batik") == [batik["vendor_id"], koperasi["vendor_id"]]
     # LIKE wildcards in the search text match themselves only
     assert await ids(q="100%") == [besar["vendor_id"]]
@@ -72,6 +80,43 @@ async def test_filters_and_pagination(service: Service) -> None:
         {"cursor": "bm90IGEgY3Vyc29y"},
         {"cursor": "%%%"},
         {"q": "a\x00b"},
+        {"q": "a\x1bb"},
+        {"kbli_edition": "2017"},
     ):
         response = await service.client.get("/vendors", params=bad, headers=MANAGER)
         assert_problem(response, 422, "validation-error")
+
+
+def _cursor(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+FORGED_CURSORS = [
+    _cursor(b"7"),
+    _cursor(b"1.5"),
+    _cursor(b"true"),
+    _cursor(b"null"),
+    _cursor(b'{"a": 1}'),
+    _cursor(b"[1, 2]"),
+    _cursor(b'["2026-01-01T00:00:00+00:00", 7]'),
+    _cursor(b'["2026-01-01T00:00:00+00:00", 1.5]'),
+    _cursor(b'["2026-01-01T00:00:00+00:00", true]'),
+    _cursor(b'["2026-01-01T00:00:00+00:00", ["x"]]'),
+    _cursor(b'[["2026-01-01"], "9b2a8c58-7f43-4d6b-9c3e-0d7c5d9b9f10"]'),
+    _cursor(b'["2026-01-01T00:00:00+00:00"]'),
+    _cursor(b'["x", "y", "z"]'),
+    _cursor(b"\xff\xfe\xfd"),
+    _cursor(b"[" * 150 + b"]" * 150),
+    "bm90IGEgY3Vyc29y",
+    "%%%",
+    "ä",
+]
+
+
+async def test_forged_cursors_are_422_without_internals(service: Service) -> None:
+    for cursor in FORGED_CURSORS:
+        response = await service.client.get("/vendors", params={"cursor": cursor}, headers=MANAGER)
+        body = assert_problem(response, 422, "validation-error")
+        assert body["errors"] == [
+            {"field": "cursor", "reason": "not a cursor returned by this listing"}
+        ], cursor

@@ -18,6 +18,7 @@ from shared.events import (
     encode,
     event_json_schemas,
     parse,
+    parse_meta,
 )
 from shared.logging import configure_logging, correlation_id_var, get_logger
 from shared.settings import SettingsError
@@ -50,6 +51,16 @@ def test_the_key_for_the_chosen_algorithm_is_required(valid_env: pytest.MonkeyPa
     valid_env.delenv("VENDORS_JWT_PUBLIC_KEY", raising=False)
     with pytest.raises(SettingsError, match="VENDORS_JWT_PUBLIC_KEY is required"):
         VendorsSettings.from_env()
+
+
+def test_the_retry_budget_must_fit_in_the_poll_interval(valid_env: pytest.MonkeyPatch) -> None:
+    valid_env.setenv("VENDORS_CONSUMER_MAX_POLL_INTERVAL_MS", "60000")
+    valid_env.setenv("VENDORS_CONSUMER_RETRY_BUDGET_SECONDS", "31")
+    with pytest.raises(SettingsError, match=r"VENDORS_CONSUMER_RETRY_BUDGET_SECONDS .* half of"):
+        VendorsSettings.from_env()
+    valid_env.setenv("VENDORS_CONSUMER_RETRY_BUDGET_SECONDS", "30")
+    options = VendorsSettings.from_env().consumer_options()
+    assert options["max_poll_interval_ms"] == 60_000 and options["retry_budget_seconds"] == 30
 
 
 def _headers(**overrides: str) -> dict[str, str]:
@@ -95,6 +106,16 @@ def test_unreadable_events_raise_dead_letter_errors(
 ) -> None:
     with pytest.raises(error):
         parse(headers, body)
+
+
+def test_a_newer_type_is_well_formed_though_its_data_cannot_be_read() -> None:
+    # The consumer skips such a record instead of dead-lettering it.
+    headers = _headers(ce_type="ekatalog.test.counter_incremented.v2")
+    meta = parse_meta(headers, topic="t", partition=2, offset=7)
+    assert meta.type == "ekatalog.test.counter_incremented.v2"
+    assert (meta.topic, meta.partition, meta.offset) == ("t", 2, 7)
+    with pytest.raises(UnknownEventType):
+        parse(headers, b'{"counter_id": "c1", "seq": 3}')
 
 
 def test_every_event_schema_names_its_type_and_topic() -> None:
