@@ -243,6 +243,11 @@ def vendor_profile(n: int) -> dict[str, Any]:
     }
 
 
+def declaration(profile: dict[str, Any]) -> dict[str, Any]:
+    """What a vendor may replace: the profile without the KSWP result (renewed separately)."""
+    return {k: v for k, v in profile.items() if not k.startswith("kswp_")}
+
+
 def expect(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     if response.status_code not in statuses:
         raise SystemExit(f"{response.request.method} {response.request.url}: {response.text}")
@@ -539,7 +544,12 @@ async def bench(args: argparse.Namespace) -> None:
                     (
                         f"/vendors/{vendor_id}",
                         token,
-                        json.dumps({**profile, "address": "Jl. Hayam Wuruk __N__, Pekalongan"}),
+                        json.dumps(
+                            {
+                                **declaration(profile),
+                                "address": "Jl. Hayam Wuruk __N__, Pekalongan",
+                            }
+                        ),
                     )
                     for vendor_id, token, profile in seeded.vendors
                 ],
@@ -584,6 +594,14 @@ async def bench(args: argparse.Namespace) -> None:
             postgres.stop()
 
 
+def ratio(mine: Result, floor: Result) -> str:
+    # Refused requests are cheap: a path that mostly fails measures nothing.
+    for result in (mine, floor):
+        if result.errors > result.requests / 100:
+            return f"not measured: {result.errors} errors"
+    return f"{mine.requests_per_second / floor.requests_per_second:.2f}"
+
+
 def report(results: dict[str, Result]) -> None:
     say("")
     say(
@@ -596,8 +614,7 @@ def report(results: dict[str, Result]) -> None:
         say(
             f"| {row} | {mine.requests_per_second:,.0f} | {mine.p50_ms:.1f} | "
             f"{mine.p99_ms:.1f} | {mine.cpu_ms:.2f} | {floor.requests_per_second:,.0f} | "
-            f"{floor.p99_ms:.1f} | {floor.cpu_ms:.2f} | "
-            f"{mine.requests_per_second / floor.requests_per_second:.2f} |"
+            f"{floor.p99_ms:.1f} | {floor.cpu_ms:.2f} | {ratio(mine, floor)} |"
         )
     errors = {k: r.errors for k, r in results.items() if r.errors}
     if errors:
