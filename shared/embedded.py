@@ -195,7 +195,17 @@ class EmbeddedPostgres:
             stderr=open(self.data_dir / "server.log", "ab"),
             preexec_fn=child_preexec,
         )
+        deadline = time.monotonic() + timeout
         wait_for_port(self.port, timeout, self.process)
+        # The port opens before the server accepts connections ("the database system is
+        # starting up"); pg_isready answers 0 once it does.
+        while subprocess.run(
+            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            check=False,
+        ).returncode:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL on port {self.port} refuses connections")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None:
