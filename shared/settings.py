@@ -24,6 +24,12 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=6, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger request bodies get 413"
+    )
+    http_max_header_bytes: int = Field(
+        default=32 * 1024, ge=4096, description="larger request header blocks get 431"
+    )
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
