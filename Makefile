@@ -35,6 +35,7 @@ schemas: install
 
 bench: install
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/http.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

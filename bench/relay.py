@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -164,7 +165,10 @@ Round = dict[str, float]
 MEASURES = ("raw produce", "relay", "raw consume", "inbox no-op", "inbox upsert")
 
 
-async def main(count: int, aggregates: int, rounds: int) -> None:
+async def run_rounds(
+    count: int, aggregates: int, rounds: int, one_round: Callable[..., Awaitable[Round]]
+) -> list[Round]:
+    """Start embedded PostgreSQL (durable) and tansu, run `one_round` `rounds` times, stop."""
     with tempfile.TemporaryDirectory(prefix="ekatalog-bench-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
         broker = Tansu(free_port())
@@ -175,27 +179,37 @@ async def main(count: int, aggregates: int, rounds: int) -> None:
         postgres.start(durable=True)
         broker.start()
         try:
-            results = [
+            return [
                 await one_round(postgres, broker.bootstrap_servers, count, aggregates, r)
                 for r in range(1, rounds + 1)
             ]
         finally:
             broker.stop()
             postgres.stop()
-    report(results)
+
+
+async def fresh_database(postgres: EmbeddedPostgres, name: str) -> str:
+    """A new database with the platform tables (outbox, inbox, event log); returns its DSN."""
+    conn = await asyncpg.connect(postgres.admin_dsn)
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    dsn = postgres.dsn(name)
+    conn = await asyncpg.connect(dsn)
+    await apply_migrations(conn, "platform", PLATFORM_MIGRATIONS)
+    await conn.close()
+    return dsn
+
+
+async def main(count: int, aggregates: int, rounds: int) -> None:
+    report(await run_rounds(count, aggregates, rounds, one_round))
 
 
 async def one_round(
     postgres: EmbeddedPostgres, bootstrap: str, count: int, aggregates: int, number: int
 ) -> Round:
     say(f"round {number}")
-    database = f"bench{number}"
-    conn = await asyncpg.connect(postgres.admin_dsn)
-    await conn.execute(f"CREATE DATABASE {database}")
-    await conn.close()
-    dsn = postgres.dsn(database)
+    dsn = await fresh_database(postgres, f"bench{number}")
     conn = await asyncpg.connect(dsn)
-    await apply_migrations(conn, "platform", PLATFORM_MIGRATIONS)
     await conn.execute("CREATE TABLE bench_stock (product_id text PRIMARY KEY, quantity int)")
     await conn.close()
     pool = await create_pool(dsn, 2, 10)

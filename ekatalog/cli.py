@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,6 +24,8 @@ from shared.auth import Role, mint_token
 from shared.settings import ServiceSettings, SettingsError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from shared.embedded import EmbeddedPostgres, Tansu
 
 # name -> (settings prefix, default HTTP port)
@@ -48,9 +51,31 @@ def _settings_class(name: str) -> type[ServiceSettings]:
     )
 
 
-def _load_settings(name: str) -> ServiceSettings:
+def _build_app(name: str, **settings: Any) -> FastAPI:
+    """A service's application built with these settings (and the environment), never started."""
+    app: FastAPI = _service_module(name).create_app(_settings_class(name).from_env(**settings))
+    return app
+
+
+def consumer_groups(bootstrap: str) -> dict[str, tuple[str, set[str]]]:
+    """Every service's consumer groups: group id -> (service, topics it reads)."""
+    groups: dict[str, tuple[str, set[str]]] = {}
+    for name in SERVICES:
+        app = _build_app(
+            name,
+            database_url=f"postgresql://unused/ekatalog_{name}",
+            kafka_bootstrap_servers=bootstrap,
+            jwt_secret="unused",
+        )
+        for subscriber in app.state.broker.subscribers:
+            _, topics = groups.setdefault(subscriber.group_id, (name, set()))
+            topics.update(subscriber.topic_names)
+    return groups
+
+
+def _load_settings(name: str, **overrides: object) -> ServiceSettings:
     try:
-        return _settings_class(name).from_env()
+        return _settings_class(name).from_env(**overrides)
     except SettingsError as exc:
         raise SystemExit(f"ekatalog {name}: {exc}") from None
 
@@ -77,6 +102,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app,
         host=settings.http_host,
         port=settings.http_port,
+        # httptools parses requests several times faster than h11 and, unlike h11's fixed
+        # buffer, reads a large header block whole, so the service's own limit answers it with
+        # 431 problem+json instead of a reset connection; uvloop runs the event loop.
+        http="httptools",
+        loop="uvloop",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
@@ -98,6 +128,59 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ replay
+
+
+async def replay_log(dsn: str, *, since: datetime | None = None, from_start: bool = False) -> int:
+    """Ask a service's relay to publish its logged events again; -1 when it has no log.
+
+    From the start, from the first event at or after `since`, or by default from the checkpoint
+    (every event some consumer may not have stored).
+    """
+    import asyncpg
+
+    from shared import eventlog
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await eventlog.has_event_log(conn):
+            return -1
+        if from_start:
+            after = 0
+        elif since is not None:
+            after = await eventlog.position_at(conn, since)
+        else:
+            after = await eventlog.checkpoint(conn)
+        return await eventlog.replay(conn, after)
+    finally:
+        await conn.close()
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 time such as 2026-11-27T08:00+07:00"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    # Only the database is needed; the other required settings get placeholders.
+    settings = _load_settings(args.service, kafka_bootstrap_servers="unused", jwt_secret="unused")
+    queued = asyncio.run(
+        replay_log(settings.database_url, since=args.since, from_start=args.from_start)
+    )
+    if queued < 0:
+        raise SystemExit(f"ekatalog replay: {args.service} has no event log yet; run migrations")
+    print(
+        f"{args.service}: {queued} event(s) to publish again, in log order; the service's "
+        "relay publishes them (at once if it is running, else when it starts)"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- up
 
 
@@ -106,6 +189,7 @@ class ManagedService:
     name: str
     port: int
     env: dict[str, str]
+    dsn: str
     process: subprocess.Popen[bytes] | None = None
     ready: bool = False
     restarts: int = 0
@@ -123,6 +207,7 @@ class Supervisor:
         self.services: list[ManagedService] = []
         self.postgres: EmbeddedPostgres | None = None
         self.broker: Tansu | None = None
+        self.bootstrap = ""
 
     def say(self, message: str) -> None:
         print(f"[ekatalog] {message}", flush=True)
@@ -161,6 +246,7 @@ class Supervisor:
         return bootstrap, dsns
 
     def plan_services(self, bootstrap: str, dsns: dict[str, str]) -> None:
+        self.bootstrap = bootstrap
         secret = local_secret(self.data_dir)
         for index, name in enumerate(self.args.services):
             prefix, default_port = SERVICES[name]
@@ -174,7 +260,82 @@ class Supervisor:
                 f"{prefix}_LOG_FORMAT": self.args.log_format,
             }
             env.setdefault(f"{prefix}_JWT_SECRET", secret)
-            self.services.append(ManagedService(name, port, env))
+            self.services.append(ManagedService(name, port, env, dsns[name]))
+
+    def recover(self) -> None:
+        """The embedded broker starts empty: queue again what a consumer may not have stored."""
+        for service in self.services:
+            queued = asyncio.run(replay_log(service.dsn))
+            if queued > 0:
+                self.say(
+                    f"{service.name}: publishing again {queued} event(s) logged since every "
+                    "consumer was last known to have stored them"
+                )
+
+    def drain(self) -> None:
+        """Let the consumers catch up before the embedded broker forgets, and note how far
+        every service's events got; the next start then publishes only what came after."""
+        running = {
+            s.name for s in self.services if s.ready and s.process and s.process.poll() is None
+        }
+        try:
+            asyncio.run(self._drain(consumer_groups(self.bootstrap), running))
+        except Exception as exc:  # the stop goes on whatever happens; the next start catches up
+            self.say(
+                f"consumers not drained ({exc!r}); the next start publishes recent events again"
+            )
+
+    async def _drain(self, groups: dict[str, tuple[str, set[str]]], running: set[str]) -> None:
+        deadline = time.monotonic() + self.args.drain_seconds
+        pending = list(self.services)
+        while pending:
+            for service in list(pending):
+                if await self._drained(service, groups, running) is not None:
+                    pending.remove(service)
+            if not pending or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.2)
+        for service in pending:
+            self.say(
+                f"{service.name}: consumers did not catch up within {self.args.drain_seconds}s; "
+                "the next start publishes its recent events again"
+            )
+
+    async def _drained(
+        self, service: ManagedService, groups: dict[str, tuple[str, set[str]]], running: set[str]
+    ) -> bool | None:
+        """True once the checkpoint is current, False when it cannot be, None: not yet."""
+        import asyncpg
+
+        from shared import eventlog
+
+        conn = await asyncpg.connect(service.dsn)
+        try:
+            if not await eventlog.has_event_log(conn):
+                return True
+            done = await eventlog.checkpoint(conn)
+            head, waiting = await eventlog.log_head(conn)
+            if head <= done:
+                return True
+            topics = await eventlog.topics_after(conn, done)
+            readers = {g: t & topics for g, (_, t) in groups.items() if t & topics}
+            absent = sorted({groups[g][0] for g in readers} - running)
+            if absent:
+                self.say(
+                    f"{service.name}: {', '.join(absent)} not running; the next start publishes "
+                    f"again its events after position {done}"
+                )
+                return False
+            if waiting:
+                return None
+            for group, group_topics in readers.items():
+                if not await eventlog.consumed_everything(self.bootstrap, group, group_topics):
+                    return None
+            await eventlog.record_checkpoint(conn, head)
+            self.say(f"{service.name}: every consumer stored its events up to position {head}")
+            return True
+        finally:
+            await conn.close()
 
     def spawn(self, service: ManagedService) -> None:
         from shared.embedded import child_preexec
@@ -233,6 +394,8 @@ class Supervisor:
         from shared.embedded import stop_process
 
         self.stopping = True
+        if self.broker is not None and self.services:
+            self.drain()
         for service in self.services:
             if service.process is not None:
                 service.process.send_signal(signal.SIGTERM)
@@ -256,6 +419,8 @@ class Supervisor:
         try:
             bootstrap, dsns = self.start_infrastructure()
             self.plan_services(bootstrap, dsns)
+            if self.broker is not None:
+                self.recover()
             for service in self.services:
                 self.spawn(service)
             self.say("starting " + ", ".join(s.name for s in self.services) + " ...")
@@ -359,13 +524,13 @@ def generated_documents() -> dict[Path, str]:
 
     documents: dict[Path, str] = {}
     for name in SERVICES:
-        settings = _settings_class(name)(
+        app = _build_app(
+            name,
             database_url=f"postgresql://postgres/ekatalog_{name}",
             kafka_bootstrap_servers="kafka:9092",
             topic_prefix="",
             jwt_secret="unused",
         )
-        app = _service_module(name).create_app(settings)
         spec = AsyncAPI(
             app.state.broker, title=app.title, version=app.version, description=app.description
         )
@@ -439,6 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
         "postgresql://u:p@db:5432/ekatalog_{service}",
     )
     up.add_argument("--log-format", choices=["console", "json"], default="console")
+    up.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=20,
+        help="on stop, how long consumers may take to catch up before the embedded broker "
+        "stops (default 20); what they miss is published again at the next start",
+    )
     up.set_defaults(func=cmd_up)
 
     serve = sub.add_parser(
@@ -470,6 +642,27 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"services to migrate (default all: {' '.join(SERVICES)})",
     )
     migrate.set_defaults(func=cmd_migrate)
+
+    replay = sub.add_parser(
+        "replay",
+        help="publish a service's logged events again",
+        description="Have a service's relay publish its logged events again, in log "
+        "order, with their original ids and headers (consumers drop what they already stored). "
+        "Only the service's database is needed, named by its environment as for migrate (e.g. "
+        "VENDORS_DATABASE_URL). Without an option: the events after the last point every "
+        "consumer was known to have stored.",
+    )
+    replay.add_argument("service", choices=list(SERVICES))
+    start = replay.add_mutually_exclusive_group()
+    start.add_argument(
+        "--since",
+        type=_timestamp,
+        metavar="TIME",
+        help="from the first event logged at or after TIME (ISO 8601; local time without an "
+        "offset)",
+    )
+    start.add_argument("--from-start", action="store_true", help="the whole log")
+    replay.set_defaults(func=cmd_replay)
 
     token = sub.add_parser(
         "token",

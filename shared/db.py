@@ -73,9 +73,15 @@ async def unit_of_work(db: asyncpg.Pool | Connection) -> AsyncIterator[Connectio
             yield db
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool connections carry no session state (no SET, LISTEN or session advisory lock: those
+    use their own connections), so the default reset query on every release is a round trip for
+    nothing; an unfinished transaction is still rolled back by asyncpg before this runs."""
+
+
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
     )
     assert pool is not None
     return pool

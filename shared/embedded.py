@@ -159,7 +159,7 @@ class EmbeddedPostgres:
             f"a PostgreSQL server (pid {pid}) already uses {self.data_dir}; stop it first"
         )
 
-    def start(self, *, durable: bool = True, timeout: float = 30) -> None:
+    def start(self, *, durable: bool = True, timeout: float = 300) -> None:
         self.init()
         self._clear_stale_pid_file()
         options = [
@@ -195,7 +195,27 @@ class EmbeddedPostgres:
             stderr=open(self.data_dir / "server.log", "ab"),
             preexec_fn=child_preexec,
         )
+        deadline = time.monotonic() + timeout
         wait_for_port(self.port, timeout, self.process)
+        self._wait_until_accepting(deadline)
+
+    def _wait_until_accepting(self, deadline: float) -> None:
+        # The port opens before the server accepts sessions: after an unclean stop it first
+        # replays its WAL ("the database system is starting up"), which takes as long as it takes.
+        command = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        command += ["-U", "postgres", "-d", "postgres", "-t", "2"]
+        while True:
+            if subprocess.run(command, check=False).returncode == 0:
+                return
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"PostgreSQL exited with code {self.process.returncode}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    "PostgreSQL does not accept connections yet; see "
+                    f"{self.data_dir / 'server.log'}"
+                )
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import sys
-import uuid
 from contextvars import ContextVar
 
 import structlog
@@ -15,8 +16,14 @@ correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", defaul
 handled_event_var: ContextVar[tuple[str, str] | None] = ContextVar("handled_event", default=None)
 
 
+# A random per-process prefix and a counter: unique like a uuid4, without a urandom call per
+# request (which showed in the HTTP profile).
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 def current_correlation_id() -> str | None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.logging import get_logger
 
@@ -52,6 +56,41 @@ class Problem(Exception):
         return body
 
 
+class FieldProblem(BaseModel):
+    field: str
+    reason: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error answer (RFC 9457), as the OpenAPI documents it."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="`about:blank` or `/problems/<kind>`")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="the fields refused and why (validation errors)"
+    )
+
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# Every route documents its errors as problem+json; FastAPI then leaves out its own 422 schema,
+# which describes a body these services never send.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+    for status, description in (
+        ("4XX", "refused: bad input, no or wrong credentials, not found, conflict, too large"),
+        ("5XX", "the service failed or a dependency is unavailable"),
+    )
+}
+
+
 def field_error(field: str, reason: str) -> Problem:
     """422 naming one field and why it was refused."""
     return Problem(
@@ -74,6 +113,31 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
 
 # Turns one of a service's domain errors into the problem it answers with.
 ErrorMapper = Callable[[Any], Problem]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    if "GET" in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return ", ".join(allowed)
 
 
 def install_problem_handlers(
@@ -108,14 +172,32 @@ def install_problem_handlers(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not Found", 405: "Method Not Allowed"}
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        title = _phrase(exc.status_code)
+        detail = None if exc.detail == title else str(exc.detail)
+        return problem_response(Problem(exc.status_code, title, detail, headers=headers), request)
+
+    # A last line behind each service's own validation: text PostgreSQL cannot store (a NUL
+    # character, an unpaired surrogate) is the caller's mistake, and its transaction has rolled
+    # back; say so instead of answering 500.
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("unstorable text refused", path=request.url.path, error=str(exc)[:200])
         problem = Problem(
-            exc.status_code,
-            titles.get(exc.status_code, "Error"),
-            str(exc.detail),
-            headers=getattr(exc, "headers", None),
+            422,
+            "Unprocessable Content",
+            "a text contains a character that cannot be stored (NUL or an unpaired surrogate)",
+            type_="validation-error",
         )
         return problem_response(problem, request)
+
+    for unstorable in (
+        asyncpg.CharacterNotInRepertoireError,
+        asyncpg.UntranslatableCharacterError,
+        UnicodeEncodeError,
+    ):
+        app.add_exception_handler(unstorable, _unstorable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
-import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,15 +25,18 @@ from shared.auth import TokenVerifier
 from shared.consumer import DLQ_SUFFIX, EventConsumer
 from shared.db import create_pool, migrate_service
 from shared.events import Event
-from shared.logging import configure_logging, correlation_id_var, get_logger, new_correlation_id
-from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.http import HttpEdge
+from shared.logging import configure_logging, get_logger
 from shared.outbox import Outbox, OutboxRelay
-from shared.problems import ErrorMapper, install_problem_handlers
+from shared.problems import (
+    PROBLEM_RESPONSES,
+    ErrorMapper,
+    ProblemDetails,
+    install_problem_handlers,
+)
 from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
-
-CORRELATION_HEADER = "X-Correlation-ID"
 
 
 @dataclass
@@ -139,6 +143,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             batch_size=settings.relay_batch_size,
             poll_seconds=settings.relay_poll_seconds,
             lease_seconds=settings.relay_lease_seconds,
+            log_retention=settings.event_log_retention,
         )
         app.state.pool = pool
         app.state.relay = relay
@@ -164,8 +169,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         description=definition.description,
         version=definition.version,
         lifespan=lifespan,
-        # The bundled Swagger UI and ReDoc pages load scripts from a CDN; the OpenAPI document
-        # itself is served at /openapi.json.
+        # FastAPI's own Swagger UI and ReDoc pages load scripts from a CDN; `_install_docs`
+        # serves Swagger UI from the installed swagger-ui-py package instead.
         docs_url=None,
         redoc_url=None,
     )
@@ -177,10 +182,12 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         settings.jwt_verification_key, settings.jwt_algorithm, settings.jwt_issuer
     )
     install_problem_handlers(app, definition.errors)
-    _install_observability(app)
+    _install_observability(app, settings)
+    _install_docs(app)
     app.include_router(_operations_router(definition, broker))
     for router in definition.routers:
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
+    _document_problems(app)
     return app
 
 
@@ -229,23 +236,49 @@ async def _periodic(app: FastAPI, job: BackgroundJob) -> None:
         await asyncio.sleep(job.interval_seconds)
 
 
-def _install_observability(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def correlate(request: Request, call_next):  # type: ignore[no-untyped-def]
-        cid = request.headers.get(CORRELATION_HEADER) or new_correlation_id()
-        token = correlation_id_var.set(cid)
-        started = time.perf_counter()
-        try:
-            with structlog.contextvars.bound_contextvars(correlation_id=cid):
-                response: Response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
-        response.headers[CORRELATION_HEADER] = cid
-        return response
+def _install_observability(app: FastAPI, settings: ServiceSettings) -> None:
+    app.add_middleware(
+        HttpEdge,
+        max_body_bytes=settings.http_max_body_bytes,
+        max_header_bytes=settings.http_max_header_bytes,
+    )
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Adds the problem+json schema that every route's error responses refer to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # kept in app.openapi_schema, which this completes
+        problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs, its scripts and styles from the installed package (works offline)."""
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[("swagger_ui", "static")]), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            # The default validator badge is fetched from swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 
 async def _ping_database(pool: asyncpg.Pool, timeout: float) -> None:
@@ -315,11 +348,21 @@ def _operations_router(definition: ServiceDefinition, broker: KafkaBroker) -> AP
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics")
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/asyncapi", summary="AsyncAPI document of the events this service uses")
+    @router.get(
+        "/asyncapi",
+        summary="AsyncAPI document of the events this service uses",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
     async def asyncapi() -> Response:
         return Response(spec.to_specification().to_json(), media_type="application/json")
 

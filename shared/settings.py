@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError
@@ -23,6 +24,12 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=6, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger request bodies get 413"
+    )
+    http_max_header_bytes: int = Field(
+        default=32 * 1024, ge=4096, description="larger request header blocks get 431"
+    )
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
@@ -34,6 +41,9 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     relay_lease_seconds: float = Field(default=30.0, gt=0)
+    event_log_retention_days: float | None = Field(
+        default=None, gt=0, description="how long published events stay in the log; unset: forever"
+    )
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
@@ -67,6 +77,11 @@ class ServiceSettings(BaseSettings):
             "max_poll_interval_ms": self.consumer_max_poll_interval_ms,
             "retry_budget_seconds": self.consumer_retry_budget_seconds,
         }
+
+    @property
+    def event_log_retention(self) -> timedelta | None:
+        days = self.event_log_retention_days
+        return None if days is None else timedelta(days=days)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Self:

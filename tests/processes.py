@@ -23,6 +23,7 @@ class Platform:
     def __init__(self, data_dir: Path, *services: str, extra: tuple[str, ...] = ()) -> None:
         self.base_port = _free_port_range(len(services) or len(SERVICES))
         self.kafka_port = free_port()
+        self.pg_port = free_port()
         args = [
             sys.executable,
             "-m",
@@ -31,7 +32,7 @@ class Platform:
             "--data-dir",
             str(data_dir),
             "--pg-port",
-            str(free_port()),
+            str(self.pg_port),
             "--kafka-port",
             str(self.kafka_port),
             "--base-port",
@@ -55,6 +56,10 @@ class Platform:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    def dsn(self, service: str) -> str:
+        """The embedded database of `service`."""
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/ekatalog_{service}"
 
     def url(self, index: int) -> str:
         """Base URL of the `index`-th service started."""

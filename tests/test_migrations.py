@@ -20,7 +20,7 @@ async def test_applying_twice_is_a_no_op(database: str, tmp_path: Path) -> None:
     write(tmp_path, "001_things.sql", "CREATE TABLE things (id int PRIMARY KEY);")
     write(tmp_path, "002_more.sql", "ALTER TABLE things ADD COLUMN name text;")
     first = await migrate_service(database, "svc", tmp_path)
-    assert first == ["001_outbox_inbox.sql", "001_things.sql", "002_more.sql"]
+    assert first == ["001_outbox_inbox.sql", "002_event_log.sql", "001_things.sql", "002_more.sql"]
     assert await migrate_service(database, "svc", tmp_path) == []
     conn = await asyncpg.connect(database)
     try:
@@ -29,6 +29,7 @@ async def test_applying_twice_is_a_no_op(database: str, tmp_path: Path) -> None:
         )
         assert [(r["component"], r["name"], r["n"]) for r in rows] == [
             ("platform", "001_outbox_inbox.sql", 64),
+            ("platform", "002_event_log.sql", 64),
             ("svc", "001_things.sql", 64),
             ("svc", "002_more.sql", 64),
         ]

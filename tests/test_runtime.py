@@ -93,6 +93,6 @@ async def test_up_can_use_external_kafka_and_postgresql(infra: Infra, data_dir: 
             applied = await conn.fetchval("SELECT count(DISTINCT component) FROM schema_migrations")
         finally:
             await conn.close()
-        assert applied == 2  # platform + orders, in the external database
+        assert applied == 2  # the platform's and the orders service's, in the external database
     finally:
         assert await asyncio.to_thread(platform.stop, signal.SIGINT) == 0

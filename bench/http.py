@@ -1,0 +1,639 @@
+"""HTTP throughput and latency of each service against a bare FastAPI + asyncpg floor.
+
+    .venv/bin/python bench/http.py [--duration 12] [--connections 32] [--threads 2]
+
+It starts its own embedded PostgreSQL and tansu broker on free ports, runs the vendors and
+catalog services as `ekatalog serve` processes (as `ekatalog up` does), seeds them through their
+public API (vendors register and are verified; the catalog learns it from the vendors' events;
+storefront and products are created and approved), and starts the floor: a bare FastAPI +
+asyncpg app on the same PostgreSQL and the same uvicorn options as the services, whose write is a
+two-row insert transaction and whose read is one indexed select of the same 45 rows a search
+returns. The load comes from wrk (Debian's `wrk` package; installed with apt-get when missing
+and running as root), `--threads` threads holding `--connections` connections, for `--duration`
+seconds per path after a short warm-up. It prints requests per second, p50 and p99 of each path
+next to the floor, the ratios, and the server process's CPU time per request (which depends less
+on what else the machine runs); non-2xx answers are counted and reported as errors.
+
+`--profile DIR` also records py-spy samples of each service process while its paths run, as
+collapsed stacks (one line per stack and its count; `flamegraph.pl` or speedscope draw them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on the path, where its name would shadow the
+# standard library's `http` package; the project root takes that place instead.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import AsyncIterator, Iterator  # noqa: E402
+from contextlib import asynccontextmanager, contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import date, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+
+from ekatalog.cli import SERVICES  # noqa: E402
+from shared.auth import Role, mint_token  # noqa: E402
+from shared.db import ensure_database  # noqa: E402
+from shared.embedded import EmbeddedPostgres, Tansu, free_port, stop_process  # noqa: E402
+
+SECRET = "bench-secret-0123456789-0123456789-0123456789"
+VENDORS = 32
+PRODUCTS = 45
+SEARCH_WORD = "kertas"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# ------------------------------------------------------------------------------ the floor
+
+
+def floor_app(dsn: str) -> FastAPI:
+    """The least an HTTP + PostgreSQL service can do: what the platform is compared with."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+        yield
+        await app.state.pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.put("/floor/{item_id}")
+    async def write(item_id: uuid.UUID, request: Request) -> dict[str, Any]:
+        body = await request.json()
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO floor_change (item_id, stock) VALUES ($1, $2)", item_id, body["stock"]
+            )
+            await conn.execute(
+                "INSERT INTO floor_outbox (item_id, payload) VALUES ($1, $2)",
+                item_id,
+                json.dumps(body),
+            )
+        return {"id": str(item_id), "stock": body["stock"]}
+
+    @app.get("/floor/ping")
+    async def ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/floor/search")
+    async def read(q: str, request: Request) -> list[dict[str, Any]]:
+        async with request.app.state.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, name, price, stock FROM floor_item"
+                " WHERE word = $1 ORDER BY id LIMIT 20",
+                q,
+            )
+        return [{**dict(r), "id": str(r["id"])} for r in rows]
+
+    return app
+
+
+FLOOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS floor_change (
+    id bigserial PRIMARY KEY, item_id uuid NOT NULL, stock int NOT NULL,
+    at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS floor_outbox (
+    id bigserial PRIMARY KEY, item_id uuid NOT NULL, payload jsonb NOT NULL,
+    at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS floor_item (
+    id uuid PRIMARY KEY, word text NOT NULL, name text NOT NULL, price bigint NOT NULL,
+    stock int NOT NULL);
+CREATE INDEX IF NOT EXISTS floor_item_word ON floor_item (word);
+"""
+
+
+async def seed_floor(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(FLOOR_SCHEMA)
+        await conn.executemany(
+            "INSERT INTO floor_item VALUES ($1, $2, $3, $4, $5)",
+            [
+                (uuid.uuid4(), SEARCH_WORD, f"kertas hvs a4 {i}", 50_000 + i, 10)
+                for i in range(PRODUCTS)
+            ],
+        )
+        await conn.execute("ANALYZE floor_item")
+    finally:
+        await conn.close()
+
+
+def serve_floor(dsn: str, port: int) -> None:
+    import uvicorn
+
+    # The same server options as `ekatalog serve`.
+    uvicorn.run(
+        floor_app(dsn),
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+@dataclass
+class Process:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def spawn_service(name: str, dsn: str, bootstrap: str, log: Path) -> Process:
+    prefix, _ = SERVICES[name]
+    port = free_port()
+    env = {
+        **os.environ,
+        f"{prefix}_DATABASE_URL": dsn,
+        f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        f"{prefix}_HTTP_PORT": str(port),
+        f"{prefix}_JWT_SECRET": SECRET,
+        f"{prefix}_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ekatalog.cli", "serve", name],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    return Process(name, f"http://127.0.0.1:{port}", process)
+
+
+def spawn_floor(dsn: str, log: Path) -> Process:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-floor", dsn, str(port)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    return Process("floor", f"http://127.0.0.1:{port}", process)
+
+
+async def wait_healthy(process: Process, path: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if process.process.poll() is not None:
+                raise SystemExit(f"{process.name} exited with {process.process.returncode}")
+            try:
+                if (await http.get(process.url + path)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"{process.name} did not become ready within {timeout}s")
+
+
+# ------------------------------------------------------------------------------ seeding
+
+
+def bearer(role: Role, **claims: str) -> str:
+    return "Bearer " + mint_token(SECRET, role=role, ttl_seconds=86_400, **claims)
+
+
+MANAGER = bearer(Role.CATALOGUE_MANAGER, subject="ukpbj-bench")
+
+
+def vendor_profile(n: int) -> dict[str, Any]:
+    return {
+        "legal_name": f"CV Kertas Nusantara {n}",
+        "legal_form": "CV",
+        "nib": f"{random.randrange(10**12, 10**13)}",
+        "npwp": f"{random.randrange(10**14, 10**15)}",
+        "kbli": ["47611"],
+        "address": f"Jl. Hayam Wuruk {n}, Pekalongan",
+        "region_code": "33.75.01",
+        "capital": 800_000_000,
+        "annual_sales": 1_500_000_000,
+        "kswp_status": "valid",
+        "kswp_valid_until": (date.today() + timedelta(days=180)).isoformat(),
+        "is_pkp": False,
+        "contact": {"name": "Siti Aminah", "email": "siti@kertas.example", "phone": "+62285123"},
+        "documents": {
+            "nib_certificate": "https://docs.example/nib.pdf",
+            "npwp_card": "https://docs.example/npwp.pdf",
+            "deed_of_establishment": "https://docs.example/akta.pdf",
+            "kswp_certificate": "https://docs.example/kswp.pdf",
+        },
+    }
+
+
+def declaration(profile: dict[str, Any]) -> dict[str, Any]:
+    """What a vendor may replace: the profile without the KSWP result (renewed separately)."""
+    return {k: v for k, v in profile.items() if not k.startswith("kswp_")}
+
+
+def expect(response: httpx.Response, *statuses: int) -> dict[str, Any]:
+    if response.status_code not in statuses:
+        raise SystemExit(f"{response.request.method} {response.request.url}: {response.text}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@dataclass
+class Seeded:
+    vendors: list[tuple[str, str, dict[str, Any]]]  # vendor id, its token, its profile
+    products: list[tuple[str, str]]  # product id, its vendor's token
+
+
+async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
+    async with httpx.AsyncClient(timeout=30) as http:
+        vendors = []
+        for n in range(VENDORS):
+            vendor_id = str(uuid.uuid4())
+            token = bearer(Role.VENDOR, vendor_id=vendor_id, subject=f"vendor-{n}")
+            profile = vendor_profile(n)
+            expect(
+                await http.post(
+                    f"{vendors_url}/vendors", json=profile, headers={"Authorization": token}
+                ),
+                201,
+            )
+            expect(
+                await http.post(
+                    f"{vendors_url}/vendors/{vendor_id}/verify", headers={"Authorization": MANAGER}
+                ),
+                200,
+            )
+            vendors.append((vendor_id, token, profile))
+        etalase = expect(
+            await http.post(
+                f"{catalog_url}/etalase",
+                json={
+                    "code": "ATK-BENCH",
+                    "name": "Alat tulis kantor",
+                    "categories": [{"code": "ATK", "name": "Alat tulis kantor"}],
+                },
+                headers={"Authorization": MANAGER},
+            ),
+            201,
+        )
+        expect(
+            await http.post(
+                f"{catalog_url}/etalase/{etalase['id']}/open", headers={"Authorization": MANAGER}
+            ),
+            200,
+        )
+        products = []
+        for n in range(PRODUCTS):
+            _, token, _ = vendors[n % VENDORS]
+            body = {
+                "etalase_id": etalase["id"],
+                "vendor_type": "producer",
+                "category_code": "ATK",
+                "name": f"Kertas HVS A4 80 gram varian {n}",
+                "description": "Kertas fotokopi putih, 500 lembar per rim",
+                "specification": {"ukuran": "A4", "gramatur": "80"},
+                "kbki": "32141",
+                "unit": "rim",
+                "price": 55_000 + n,
+                "tax_percent": 11,
+                "pdn": True,
+                "stock": 100,
+                "delivery_regions": ["33.75"],
+            }
+            # The catalog learns of the verification from the vendors' events: retry until then.
+            deadline = time.monotonic() + 60
+            while True:
+                response = await http.post(
+                    f"{catalog_url}/products", json=body, headers={"Authorization": token}
+                )
+                if response.status_code == 201 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            product = expect(response, 201)
+            expect(
+                await http.post(
+                    f"{catalog_url}/products/{product['id']}/approve",
+                    headers={"Authorization": MANAGER},
+                ),
+                200,
+            )
+            products.append((product["id"], token))
+        found = expect(await http.get(f"{catalog_url}/search", params={"q": SEARCH_WORD}), 200)
+        say(f"seeded {VENDORS} verified vendors, {PRODUCTS} listed products")
+        say(f"GET /search?q={SEARCH_WORD} returns {len(found.get('items', []))} products per page")
+    return Seeded(vendors, products)
+
+
+# ------------------------------------------------------------------------------ load
+
+
+@dataclass
+class Load:
+    """One HTTP path under load: wrk issues `method` on one of `targets` (path, auth, body)."""
+
+    label: str
+    method: str
+    targets: list[tuple[str, str | None, str | None]]
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    cpu_ms: float  # CPU time of the server process per request (less sensitive to machine load)
+
+
+LUA = """
+local targets = {%(targets)s}
+local n = 0
+request = function()
+  n = n + 1
+  local t = targets[math.random(#targets)]
+  local headers = {["Content-Type"] = "application/json"}
+  if t[2] ~= "" then headers["Authorization"] = t[2] end
+  local body = nil
+  if t[3] ~= "" then body = string.gsub(t[3], "__N__", tostring(n %% 1000)) end
+  return wrk.format("%(method)s", t[1], headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%f %%f %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.status + e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def lua_string(value: str | None) -> str:
+    return json.dumps(value or "")  # a JSON string literal is a valid Lua string literal here
+
+
+def wrk_script(path: Load, directory: Path) -> Path:
+    targets = ", ".join(
+        "{" + ", ".join(lua_string(v) for v in target) + "}" for target in path.targets
+    )
+    script = directory / f"{path.label.replace(' ', '_').replace('/', '_')}.lua"
+    script.write_text(LUA % {"targets": targets, "method": path.method})
+    return script
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing wrk from Debian's packages")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    return found
+
+
+def cpu_seconds(process: Process) -> float:
+    times = psutil.Process(process.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def run_wrk(
+    process: Process, path: Load, args: argparse.Namespace, directory: Path, seconds: float
+) -> Result:
+    script = wrk_script(path, directory)
+    cpu_before = cpu_seconds(process)
+    out = subprocess.run(
+        [
+            wrk_binary(),
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            process.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    requests, duration_us, p50_us, p99_us, errors = line.split()[1:]
+    cpu = cpu_seconds(process) - cpu_before
+    return Result(
+        requests_per_second=int(requests) / (int(duration_us) / 1e6),
+        p50_ms=float(p50_us) / 1000,
+        p99_ms=float(p99_us) / 1000,
+        errors=int(errors),
+        requests=int(requests),
+        cpu_ms=1000 * cpu / max(1, int(requests)),
+    )
+
+
+@contextmanager
+def profiling(process: Process, directory: Path | None, label: str) -> Iterator[None]:
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{label}.txt"
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(process.process.pid),
+            "--output",
+            str(out),
+            "--format",
+            "raw",
+            "--rate",
+            "100",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(2)
+        spy.wait(timeout=60)
+        say(f"  profile: {out}")
+
+
+def measure(process: Process, path: Load, args: argparse.Namespace, directory: Path) -> Result:
+    run_wrk(process, path, args, directory, seconds=2)  # warm-up: connections, caches
+    with profiling(process, args.profile, f"{process.name}-{path.label.split(':')[0]}"):
+        result = run_wrk(process, path, args, directory, seconds=args.duration)
+    say(
+        f"  {process.name:8} {path.label:34} {result.requests_per_second:8.0f} req/s  "
+        f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
+        f"CPU {result.cpu_ms:.2f} ms/request  errors {result.errors}"
+    )
+    return result
+
+
+# ------------------------------------------------------------------------------ main
+
+
+async def bench(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="ekatalog-bench-http-") as tmp:
+        work = Path(tmp)
+        postgres = EmbeddedPostgres(work / "pg", free_port())
+        broker = Tansu(free_port())
+        postgres.start()
+        broker.start()
+        processes: list[Process] = []
+        try:
+            dsns = {}
+            for name in ("vendors", "catalog", "floor"):
+                await ensure_database(postgres.admin_dsn, f"ekatalog_{name}")
+                dsns[name] = postgres.dsn(f"ekatalog_{name}")
+            await seed_floor(dsns["floor"])
+            log = work / "services.log"
+            vendors = spawn_service("vendors", dsns["vendors"], broker.bootstrap_servers, log)
+            catalog = spawn_service("catalog", dsns["catalog"], broker.bootstrap_servers, log)
+            floor = spawn_floor(dsns["floor"], log)
+            processes = [vendors, catalog, floor]
+            for process in processes:
+                await wait_healthy(process, "/openapi.json")
+            for process in (vendors, catalog):
+                await wait_healthy(process, "/readyz")
+            say(
+                f"wrk: {args.threads} threads, {args.connections} connections, "
+                f"{args.duration} s per path; processes: "
+                + ", ".join(f"{p.name} pid {p.process.pid}" for p in processes)
+            )
+            seeded = await seed_platform(vendors.url, catalog.url)
+            write_body = json.dumps({"stock": "__N__"}).replace('"__N__"', "__N__")
+            floor_write = Load(
+                "write: two-row insert transaction",
+                "PUT",
+                [(f"/floor/{uuid.uuid4()}", None, write_body) for _ in range(PRODUCTS)],
+            )
+            floor_read = Load(
+                "read: one indexed select",
+                "GET",
+                [(f"/floor/search?q={SEARCH_WORD}", None, None)],
+            )
+            vendor_write = Load(
+                "write: PUT /vendors/{id}",
+                "PUT",
+                [
+                    (
+                        f"/vendors/{vendor_id}",
+                        token,
+                        json.dumps(
+                            {
+                                **declaration(profile),
+                                "address": "Jl. Hayam Wuruk __N__, Pekalongan",
+                            }
+                        ),
+                    )
+                    for vendor_id, token, profile in seeded.vendors
+                ],
+            )
+            vendor_read = Load(
+                "read: GET /vendors/{id}",
+                "GET",
+                [(f"/vendors/{vendor_id}", MANAGER, None) for vendor_id, _, _ in seeded.vendors],
+            )
+            stock_write = Load(
+                "write: PUT /products/{id}/stock",
+                "PUT",
+                [
+                    (f"/products/{product_id}/stock", token, write_body)
+                    for product_id, token in seeded.products
+                ],
+            )
+            search_read = Load(
+                f"read: GET /search?q={SEARCH_WORD}",
+                "GET",
+                [(f"/search?q={SEARCH_WORD}", None, None)],
+            )
+            # The fixed cost of the platform's HTTP path: a route without database or auth.
+            floor_ping = Load("no database: GET /floor/ping", "GET", [("/floor/ping", None, None)])
+            healthz = Load("no database: GET /healthz", "GET", [("/healthz", None, None)])
+            # Reads first: they measure the seeded data, not what the writes then added.
+            results = {
+                "floor ping": measure(floor, floor_ping, args, work),
+                "catalog ping": measure(catalog, healthz, args, work),
+                "floor read": measure(floor, floor_read, args, work),
+                "vendors read": measure(vendors, vendor_read, args, work),
+                "catalog read": measure(catalog, search_read, args, work),
+                "floor write": measure(floor, floor_write, args, work),
+                "vendors write": measure(vendors, vendor_write, args, work),
+                "catalog write": measure(catalog, stock_write, args, work),
+            }
+            report(results)
+        finally:
+            for process in processes:
+                stop_process(process.process)
+            broker.stop()
+            postgres.stop()
+
+
+def ratio(mine: Result, floor: Result) -> str:
+    # Refused requests are cheap: a path that mostly fails measures nothing.
+    for result in (mine, floor):
+        if result.errors > result.requests / 100:
+            return f"not measured: {result.errors} errors"
+    return f"{mine.requests_per_second / floor.requests_per_second:.2f}"
+
+
+def report(results: dict[str, Result]) -> None:
+    say("")
+    say(
+        "| path | service req/s | p50 ms | p99 ms | CPU ms/req | floor req/s | floor p99 ms "
+        "| floor CPU ms/req | ratio |"
+    )
+    say("|---|---|---|---|---|---|---|---|---|")
+    for row in ("catalog ping", "vendors read", "catalog read", "vendors write", "catalog write"):
+        mine, floor = results[row], results[f"floor {row.split()[1]}"]
+        say(
+            f"| {row} | {mine.requests_per_second:,.0f} | {mine.p50_ms:.1f} | "
+            f"{mine.p99_ms:.1f} | {mine.cpu_ms:.2f} | {floor.requests_per_second:,.0f} | "
+            f"{floor.p99_ms:.1f} | {floor.cpu_ms:.2f} | {ratio(mine, floor)} |"
+        )
+    errors = {k: r.errors for k, r in results.items() if r.errors}
+    if errors:
+        say(f"non-2xx or failed requests: {errors}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=12, help="seconds per path")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
+    parser.add_argument("--serve-floor", nargs=2, metavar=("DSN", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor[0], int(args.serve_floor[1]))
+        return
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
