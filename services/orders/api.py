@@ -13,7 +13,6 @@ from services.orders import commands, domain, store
 from services.orders.commands import Context, LineRequest, PlaceOrder
 from services.orders.domain import NotFound, Refused
 from services.orders.rup_import import (
-    MAX_BYTES,
     OPD_PATTERN,
     RUP_CODE_PATTERN,
     ImportRefused,
@@ -23,7 +22,7 @@ from services.orders.rup_import import (
 from shared.auth import CurrentPrincipal, Principal, Role, requires_role
 from shared.contracts.orders import OrderState, ProcurementType, PurchaseMethod
 from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
-from shared.problems import ErrorMapper, Problem, field_error
+from shared.problems import ErrorMapper, Problem
 from shared.types import MAX_LIST_ITEMS, MAX_MAPPING_ENTRIES, Integer, Reason, ShortText, Text
 
 router = APIRouter()
@@ -163,12 +162,8 @@ async def register_rup(request: Request, body: RupIn, principal: RupRegistrar) -
 )
 async def import_rup(request: Request, principal: RupRegistrar) -> dict[str, list[str]]:
     """Import the CSV an OPD's spreadsheet exports: all rows or none, per-row errors."""
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BYTES:
-            raise field_error("file", f"at most {MAX_BYTES} bytes")
-    rows = parse_rup_csv(bytes(data))
+    data = await request.body()  # bounded by the HTTP edge (ORDERS_HTTP_MAX_BODY_BYTES)
+    rows = parse_rup_csv(data)
     return await commands.register_rups(request.app.state.pool, _ctx(request), principal, rows)
 
 

@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.orders import api, commands, handlers
 from services.orders.domain import DEFAULT_PP_LIMIT
+from services.orders.rup_import import MAX_BYTES
 from services.orders.workdays import WorkingCalendar
 from shared.contracts.orders import ORDER_EVENTS, RUP_EVENTS, ProcurementType
 from shared.outbox import Outbox
@@ -25,6 +26,9 @@ class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore")
 
     http_port: int = 8003
+    http_max_body_bytes: int = Field(
+        default=MAX_BYTES, ge=1024, description="larger request bodies (RUP CSV files) get 413"
+    )
     timezone: TimeZoneName = Field(
         default="Asia/Jakarta", description="whose calendar days the working-day deadlines count"
     )

@@ -18,7 +18,7 @@ from shared.contracts.orders import ProcurementType
 from shared.types import single_line
 
 MAX_ROWS = 5000
-MAX_BYTES = 2_000_000
+MAX_BYTES = 2 * 1024 * 1024
 
 OPD_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 RUP_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")

@@ -31,7 +31,7 @@ async def test_a_restarted_orders_service_finishes_the_saga(infra: Infra) -> Non
         async with running(second) as client:
             platform.client, platform.pool = client, second.state.pool
             for order in placed:
-                confirmed = await platform.reaches(order["id"], "awaiting_approval")
+                confirmed = await platform.reaches(order["id"], "awaiting_approval", timeout=60)
                 assert confirmed["version"] == 2
 
             async def reserved_once() -> bool:

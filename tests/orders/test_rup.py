@@ -136,8 +136,6 @@ async def test_rup_reads_are_scoped_to_the_opd(platform: Platform) -> None:
 async def test_an_oversized_upload_is_refused_before_it_is_read_whole(platform: Platform) -> None:
     buyers = platform.buyers()
     row = f"R-1;Paket;{buyers.opd_id};2026;Barang;1.000;APBD\r\n".encode()
-    data = spreadsheet(buyers.opd_id, []) + row * (2_100_000 // len(row))
+    data = spreadsheet(buyers.opd_id, []) + row * (2_200_000 // len(row))
     refused = await upload(platform, data, MANAGER)
-    assert refused["status"] == 422 and refused["errors"] == [
-        {"field": "file", "reason": "at most 2000000 bytes"}
-    ]
+    assert refused["status"] == 413 and refused["limit"] == 2 * 1024 * 1024
