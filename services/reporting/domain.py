@@ -1,0 +1,185 @@
+"""The city's KPIs: what each figure means, its target, and how a share is computed. Pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+FUNNEL_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("placed", ("placed",)),
+    ("approved", ("approved",)),
+    ("accepted", ("accepted_by_vendor",)),
+    ("received", ("received",)),
+    ("paid", ("paid",)),
+    ("expired", ("expired",)),
+    ("rejected", ("rejected", "rejected_by_vendor")),
+    ("cancelled", ("cancelled",)),
+)
+"""Funnel stages and the order steps (event names) that reach each."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share KPI: numerator over denominator (both totals from the projection's figures)."""
+
+    id: str
+    numerator: str
+    denominator: str
+    label_id: str
+    label_en: str
+    definition: str
+    target_setting: str | None = None
+
+
+SHARES: tuple[Share, ...] = (
+    Share(
+        "ekatalog_share",
+        "spend_sp",
+        "pagu",
+        "Belanja e-Katalog terhadap pagu RUP",
+        "e-Katalog spend against RUP pagu",
+        "Sum of the totals of orders whose Surat Pesanan was issued and was not then declined, "
+        "cancelled or expired, over the sum of the pagu of the RUP packages of the fiscal year.",
+        "ekatalog_share_target",
+    ),
+    Share(
+        "ekatalog_share_completed",
+        "spend_completed",
+        "pagu",
+        "Belanja e-Katalog selesai terhadap pagu RUP",
+        "Completed e-Katalog spend against RUP pagu",
+        "Sum of the totals of completed orders (paid after the BAST) over the RUP pagu.",
+        "ekatalog_share_target",
+    ),
+    Share(
+        "umk_koperasi_share",
+        "spend_umk_koperasi",
+        "spend_sp",
+        "Belanja ke usaha mikro, kecil dan koperasi",
+        "Spend with micro and small businesses and cooperatives",
+        "e-Katalog spend (SP issued) with vendors that were mikro, kecil or koperasi when the "
+        "order was placed, over all e-Katalog spend (Perpres 12/2021 art. 65(3)).",
+        "umk_koperasi_target",
+    ),
+    Share(
+        "local_share",
+        "spend_local",
+        "spend_sp",
+        "Belanja ke penyedia lokal",
+        "Spend with local vendors",
+        "e-Katalog spend with vendors registered inside the city when the order was placed.",
+        "local_target",
+    ),
+    Share(
+        "pdn_share",
+        "spend_pdn",
+        "spend_sp",
+        "Belanja produk dalam negeri (PDN)",
+        "Spend on domestic products (PDN)",
+        "Line totals of products whose PDN claim or TKDN was verified at order time, over all "
+        "e-Katalog spend; unverified claims do not count.",
+        "pdn_target",
+    ),
+    Share(
+        "tkdn_weighted_share",
+        "spend_tkdn_weighted",
+        "spend_sp",
+        "Belanja tertimbang TKDN",
+        "TKDN-weighted spend",
+        "Each line total times its verified TKDN %, summed, over all e-Katalog spend.",
+    ),
+    Share(
+        "tkdn_bmp_40_share",
+        "spend_tkdn_bmp_40",
+        "spend_sp",
+        "Belanja produk TKDN+BMP >= 40%",
+        "Spend on products with TKDN+BMP >= 40%",
+        "Line totals of products with a verified TKDN of at least 25% and TKDN + BMP of at "
+        "least 40% (Perpres 46/2025 art. 66 first priority), over all e-Katalog spend.",
+    ),
+)
+
+COUNTS: Mapping[str, tuple[str, str]] = {
+    "open_storefronts": ("Etalase dibuka", "Open storefronts"),
+    "products_registered": ("Produk terdaftar", "Products registered"),
+    "products_listed": ("Produk tayang", "Products listed"),
+    "vendors_verified": ("Penyedia terverifikasi", "Verified vendors"),
+    "vendors_mikro": ("Penyedia mikro", "Micro vendors"),
+    "vendors_kecil": ("Penyedia kecil", "Small vendors"),
+    "vendors_menengah": ("Penyedia menengah", "Medium vendors"),
+    "vendors_besar": ("Penyedia besar", "Large vendors"),
+    "vendors_koperasi": ("Koperasi", "Cooperatives"),
+    "vendors_local": ("Penyedia lokal", "Local vendors"),
+}
+
+
+def percent(numerator: int, denominator: int) -> float | None:
+    """A share in percent, rounded to two decimals; None when there is nothing to divide by."""
+    if denominator == 0:
+        return None
+    return round(100 * numerator / denominator, 2)
+
+
+def share_figures(
+    totals: Mapping[str, int], targets: Mapping[str, float | None]
+) -> list[dict[str, Any]]:
+    """Every share KPI with its value, parts, target and whether the target is met."""
+    figures = []
+    for share in SHARES:
+        value = percent(totals[share.numerator], totals[share.denominator])
+        target = targets.get(share.target_setting) if share.target_setting else None
+        figures.append(
+            {
+                "id": share.id,
+                "value": value,
+                "numerator": totals[share.numerator],
+                "denominator": totals[share.denominator],
+                "unit": "percent",
+                "target": target,
+                "meets_target": None if value is None or target is None else value >= target,
+                "label": {"id": share.label_id, "en": share.label_en},
+                "definition": share.definition,
+            }
+        )
+    return figures
+
+
+def funnel_stages(steps: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Orders that reached each funnel stage (an order counts once per stage)."""
+    return [
+        {"stage": stage, "orders": sum(steps.get(step, 0) for step in reached_by)}
+        for stage, reached_by in FUNNEL_STEPS
+    ]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets a quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([spreadsheet_safe(row.get(c)) for c in columns])
+    return out.getvalue()
+
+
+def days(value: float | None) -> float | None:
+    """A duration in days, rounded to two decimals."""
+    return None if value is None else round(float(value), 2)
+
+
+def safe_filename(name: str) -> str:
+    """A download file name with only letters, digits, dot, dash and underscore."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)

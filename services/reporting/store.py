@@ -1,0 +1,340 @@
+"""SQL of the reporting service: the projection's upserts and the KPI queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from services.reporting.projection import Keep, Row, Table
+from shared.db import Connection
+
+# Tables the rebuild fills before swapping them in carry this prefix.
+SHADOW_PREFIX = "rebuild_"
+
+
+def _upsert_sql(table: Table, prefix: str) -> str:
+    name = f"{prefix}{table.name}"
+    columns = ", ".join(table.columns)
+    key = ", ".join(table.key)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in table.columns if c not in table.key)
+    if table.keep is Keep.NEWEST:
+        conflict = f"DO UPDATE SET {updates} WHERE {name}.version < excluded.version"
+    elif table.keep is Keep.EARLIEST:
+        conflict = f"DO UPDATE SET {updates} WHERE {name}.version > excluded.version"
+    else:
+        conflict = "DO NOTHING"
+    return (
+        f"INSERT INTO {name} ({columns})"
+        f" SELECT {columns} FROM jsonb_populate_recordset(NULL::{name}, $1::text::jsonb)"
+        f" ON CONFLICT ({key}) {conflict}"
+    )
+
+
+async def apply(conn: Connection, rows: Mapping[Table, list[Row]], prefix: str = "") -> None:
+    """Store a batch's rows: one statement per table; older versions never replace newer."""
+    for table, table_rows in rows.items():
+        if table_rows:
+            await conn.execute(_upsert_sql(table, prefix), json.dumps(table_rows))
+
+
+# An order counts as spent through the e-Katalog once its Surat Pesanan was issued, unless the
+# vendor then declined it or it was cancelled or expired before the vendor accepted.
+SP_ISSUED = (
+    "(o.sp_number IS NOT NULL AND o.state NOT IN ('rejected_by_vendor', 'cancelled', 'expired'))"
+)
+# One fiscal year, of one OPD or of the whole city: $1 the year, $2 the OPD or NULL.
+_SCOPE = "o.fiscal_year = $1 AND ($2::text IS NULL OR o.opd_id = $2)"
+_RUP_SCOPE = "r.fiscal_year = $1 AND ($2::text IS NULL OR r.opd_id = $2)"
+_LINES = "JOIN order_line l ON l.order_id = o.order_id AND l.version = o.version"
+# Claims count only once curated: the order carries the PDN flag as verified, and a verified
+# TKDN makes a product domestic.
+PDN = "(l.pdn OR (l.tkdn_verified AND l.tkdn > 0))"
+TKDN_BMP_40 = "(l.tkdn_verified AND l.tkdn >= 25 AND l.tkdn + coalesce(l.bmp, 0) >= 40)"
+VENDOR_CLASS = "CASE WHEN o.vendor_is_koperasi THEN 'koperasi' ELSE o.vendor_scale END"
+# Verified claims of a line, best first, as the domestic-product priority ranks them.
+CONTENT_CLASS = f"""CASE WHEN {TKDN_BMP_40} THEN 'tkdn_bmp_40'
+  WHEN l.tkdn_verified AND l.tkdn >= 25 THEN 'tkdn_25'
+  WHEN l.tkdn_verified AND l.tkdn > 0 THEN 'tkdn_lower'
+  WHEN l.pdn THEN 'pdn'
+  ELSE 'none' END"""
+
+
+def _rows(records: list[Any]) -> list[Row]:
+    return [dict(r) for r in records]
+
+
+async def totals(conn: Connection, year: int, opd: str | None) -> Row:
+    """Pagu and the spend figures every share is computed from."""
+    orders = await conn.fetchrow(
+        f"""
+        SELECT
+          (SELECT coalesce(sum(r.pagu), 0) FROM rup r WHERE {_RUP_SCOPE})::bigint AS pagu,
+          coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED}), 0)::bigint AS spend_sp,
+          coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
+            AS spend_completed,
+          coalesce(sum(o.total) FILTER (
+            WHERE {SP_ISSUED} AND (o.vendor_is_umk OR o.vendor_is_koperasi)), 0)::bigint
+            AS spend_umk_koperasi,
+          coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED} AND o.vendor_is_local), 0)::bigint
+            AS spend_local
+        FROM orders o WHERE {_SCOPE}
+        """,
+        year,
+        opd,
+    )
+    lines = await conn.fetchrow(
+        f"""
+        SELECT
+          coalesce(sum(l.line_total) FILTER (WHERE {PDN}), 0)::bigint AS spend_pdn,
+          coalesce(round(sum(l.line_total * l.tkdn / 100) FILTER (WHERE l.tkdn_verified)), 0)
+            ::bigint AS spend_tkdn_weighted,
+          coalesce(sum(l.line_total) FILTER (WHERE {TKDN_BMP_40}), 0)::bigint
+            AS spend_tkdn_bmp_40,
+          count(*) FILTER (WHERE NOT l.priority_compliant) AS lines_priority_skipped
+        FROM orders o {_LINES} WHERE {_SCOPE} AND {SP_ISSUED}
+        """,
+        year,
+        opd,
+    )
+    assert orders is not None and lines is not None
+    return {**dict(orders), **dict(lines)}
+
+
+async def counts(conn: Connection) -> Row:
+    """Storefronts, products and verified vendors as the projection holds them now."""
+    row = await conn.fetchrow(
+        """
+        SELECT
+          (SELECT count(*) FROM etalase WHERE state = 'open') AS open_storefronts,
+          (SELECT count(*) FROM product) AS products_registered,
+          (SELECT count(*) FROM product WHERE state = 'listed') AS products_listed,
+          count(*) FILTER (WHERE v.state = 'verified') AS vendors_verified,
+          count(*) FILTER (WHERE v.state = 'verified' AND v.scale = 'mikro') AS vendors_mikro,
+          count(*) FILTER (WHERE v.state = 'verified' AND v.scale = 'kecil') AS vendors_kecil,
+          count(*) FILTER (WHERE v.state = 'verified' AND v.scale = 'menengah')
+            AS vendors_menengah,
+          count(*) FILTER (WHERE v.state = 'verified' AND v.scale = 'besar') AS vendors_besar,
+          count(*) FILTER (WHERE v.state = 'verified' AND v.is_koperasi) AS vendors_koperasi,
+          count(*) FILTER (WHERE v.state = 'verified' AND v.is_local) AS vendors_local
+        FROM vendor v
+        """
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def by_procurement_type(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            WITH pagu AS (
+              SELECT r.procurement_type, sum(r.pagu)::bigint AS pagu
+              FROM rup r WHERE {_RUP_SCOPE} GROUP BY 1),
+            spend AS (
+              SELECT o.procurement_type,
+                     coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED}), 0)::bigint AS spend_sp,
+                     coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
+                       AS spend_completed
+              FROM orders o WHERE {_SCOPE} GROUP BY 1)
+            SELECT procurement_type, coalesce(pagu, 0)::bigint AS pagu,
+                   coalesce(spend_sp, 0)::bigint AS spend_sp,
+                   coalesce(spend_completed, 0)::bigint AS spend_completed
+            FROM pagu FULL JOIN spend USING (procurement_type)
+            ORDER BY procurement_type
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def by_opd(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            WITH pagu AS (
+              SELECT r.opd_id, sum(r.pagu)::bigint AS pagu
+              FROM rup r WHERE {_RUP_SCOPE} GROUP BY 1),
+            spend AS (
+              SELECT o.opd_id,
+                     coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED}), 0)::bigint AS spend_sp,
+                     coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
+                       AS spend_completed
+              FROM orders o WHERE {_SCOPE} GROUP BY 1)
+            SELECT opd_id, coalesce(pagu, 0)::bigint AS pagu,
+                   coalesce(spend_sp, 0)::bigint AS spend_sp,
+                   coalesce(spend_completed, 0)::bigint AS spend_completed
+            FROM pagu FULL JOIN spend USING (opd_id)
+            ORDER BY spend_sp DESC NULLS LAST, opd_id
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def by_month(conn: Connection, year: int, opd: str | None, timezone: str) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT to_char(o.sp_signed_at AT TIME ZONE $3, 'YYYY-MM') AS month,
+                   sum(o.total)::bigint AS spend_sp, count(*) AS orders
+            FROM orders o WHERE {_SCOPE} AND {SP_ISSUED}
+            GROUP BY 1 ORDER BY 1
+            """,
+            year,
+            opd,
+            timezone,
+        )
+    )
+
+
+async def by_etalase(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    # The product's storefront comes from the catalog's events; a line whose product the
+    # projection has not heard of yet counts under no storefront until it does.
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT coalesce(e.code, '') AS etalase_code, coalesce(e.name, '') AS etalase_name,
+                   sum(l.line_total)::bigint AS spend_sp, count(DISTINCT o.order_id) AS orders
+            FROM orders o {_LINES}
+            LEFT JOIN product p ON p.product_id = l.product_id
+            LEFT JOIN etalase e ON e.etalase_id = p.etalase_id
+            WHERE {_SCOPE} AND {SP_ISSUED}
+            GROUP BY 1, 2 ORDER BY spend_sp DESC, 1
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def by_vendor_class(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT {VENDOR_CLASS} AS vendor_class,
+                   sum(o.total)::bigint AS spend_sp, count(*) AS orders
+            FROM orders o WHERE {_SCOPE} AND {SP_ISSUED}
+            GROUP BY 1 ORDER BY 1
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def by_content(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT {CONTENT_CLASS} AS content_class,
+                   sum(l.line_total)::bigint AS spend_sp, count(*) AS lines
+            FROM orders o {_LINES} WHERE {_SCOPE} AND {SP_ISSUED}
+            GROUP BY 1 ORDER BY 1
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def top_vendors(conn: Connection, year: int, opd: str | None, limit: int) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT o.vendor_id::text AS vendor_id, max(o.vendor_name) AS vendor_name,
+                   max({VENDOR_CLASS}) AS vendor_class,
+                   sum(o.total)::bigint AS spend_sp, count(*) AS orders
+            FROM orders o WHERE {_SCOPE} AND {SP_ISSUED}
+            GROUP BY o.vendor_id ORDER BY spend_sp DESC, vendor_id LIMIT $3
+            """,
+            year,
+            opd,
+            limit,
+        )
+    )
+
+
+async def funnel(conn: Connection, year: int, opd: str | None) -> dict[str, int]:
+    records = await conn.fetch(
+        f"""
+        SELECT s.step, count(*) AS orders
+        FROM orders o JOIN order_step s ON s.order_id = o.order_id
+        WHERE {_SCOPE} GROUP BY 1
+        """,
+        year,
+        opd,
+    )
+    return {r["step"]: r["orders"] for r in records}
+
+
+async def lead_times(conn: Connection, year: int, opd: str | None) -> Row:
+    """Days from placing an order to the signed BAST: count and percentiles."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS orders,
+               percentile_cont(ARRAY[0.5, 0.9, 0.95]) WITHIN GROUP (ORDER BY days) AS pct,
+               avg(days) AS mean, max(days) AS max
+        FROM (
+          SELECT extract(epoch FROM received.occurred_at - placed.occurred_at) / 86400 AS days
+          FROM orders o
+          JOIN order_step placed ON placed.order_id = o.order_id AND placed.step = 'placed'
+          JOIN order_step received ON received.order_id = o.order_id
+            AND received.step = 'received'
+          WHERE {_SCOPE}) t
+        """,
+        year,
+        opd,
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def missed_deadlines(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT coalesce(o.deadline_kind, '') AS deadline_kind, count(*) AS orders,
+                   sum(o.total)::bigint AS value
+            FROM orders o WHERE {_SCOPE} AND o.state = 'expired'
+            GROUP BY 1 ORDER BY 1
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def priority_skipped(conn: Connection, year: int, opd: str | None) -> list[Row]:
+    return _rows(
+        await conn.fetch(
+            f"""
+            SELECT o.order_id::text AS order_id, o.opd_id, l.line_no, l.name AS product_name,
+                   l.line_total, l.priority_tier, l.best_available_tier,
+                   coalesce(l.priority_justification, '') AS justification
+            FROM orders o {_LINES}
+            WHERE {_SCOPE} AND {SP_ISSUED} AND NOT l.priority_compliant
+            ORDER BY o.opd_id, o.order_id, l.line_no
+            """,
+            year,
+            opd,
+        )
+    )
+
+
+async def fiscal_years(conn: Connection) -> list[int]:
+    records = await conn.fetch(
+        "SELECT fiscal_year FROM rup UNION SELECT fiscal_year FROM orders ORDER BY 1 DESC"
+    )
+    return [r["fiscal_year"] for r in records]
+
+
+async def opds(conn: Connection, year: int) -> list[str]:
+    records = await conn.fetch(
+        "SELECT opd_id FROM rup WHERE fiscal_year = $1"
+        " UNION SELECT opd_id FROM orders WHERE fiscal_year = $1 ORDER BY 1",
+        year,
+    )
+    return [r["opd_id"] for r in records]
