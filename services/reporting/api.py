@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
-from services.reporting import domain, store
+from services.reporting import domain, page, store
+from services.reporting.charts import Bar, Lang, bar_chart, number, rupiah
 from services.reporting.projection import Row
 from shared.db import Connection
 from shared.problems import Problem
@@ -298,3 +299,75 @@ async def get_breakdown(
         "columns": list(breakdown.columns),
         "rows": rows,
     }
+
+
+# ------------------------------------------------------------------------------ dashboard
+
+Language = Annotated[Literal["id", "en"], Query(description="label language")]
+
+
+# chart -> (the breakdown column naming a bar, its value column, how its value is written):
+# a count, a rupiah amount, a rupiah amount with its share of the pagu or of the chart's total.
+CHART_BARS: dict[str, tuple[str, str, str]] = {
+    "months": ("month", "spend_sp", "rupiah"),
+    "opds": ("opd_id", "spend_sp", "of_pagu"),
+    "procurement_types": ("procurement_type", "spend_sp", "of_pagu"),
+    "vendor_classes": ("vendor_class", "spend_sp", "of_total"),
+    "content_classes": ("content_class", "spend_sp", "of_total"),
+    "funnel": ("stage", "orders", "count"),
+}
+
+
+async def chart_bars(
+    conn: Connection, settings: Any, scope: Scope, name: str, lang: Lang
+) -> list[Bar]:
+    """The bars of one dashboard chart, read from the breakdown of the same name."""
+    key, column, written = CHART_BARS[name]
+    rows = await BREAKDOWNS[name].fetch(conn, settings, scope)
+    total = sum(row[column] for row in rows)
+
+    def text(row: Row) -> str:
+        value = row[column]
+        if written == "count":
+            return number(value, lang)
+        share = {"of_pagu": row.get("share_sp"), "of_total": domain.percent(value, total)}.get(
+            written
+        )
+        suffix = "" if share is None else f" ({number(share, lang, 2)}%)"
+        return rupiah(value, lang) + suffix
+
+    return [Bar(str(row[key]), float(row[column]), text(row)) for row in rows]
+
+
+@router.get("/dashboard", summary="The KPI dashboard page", response_class=HTMLResponse)
+async def get_dashboard(request: Request, lang: Language = "id") -> HTMLResponse:
+    return HTMLResponse(
+        page.html(lang, _settings(request).dashboard_refresh_seconds),
+        headers={"Content-Security-Policy": page.CONTENT_SECURITY_POLICY},
+    )
+
+
+@router.get("/dashboard/app.js", include_in_schema=False)
+async def get_dashboard_script() -> Response:
+    return Response(page.SCRIPT, media_type="text/javascript; charset=utf-8")
+
+
+@router.get("/dashboard/style.css", include_in_schema=False)
+async def get_dashboard_style() -> Response:
+    return Response(page.STYLE, media_type="text/css; charset=utf-8")
+
+
+@router.get("/dashboard/charts/{name}.svg", summary="One dashboard chart as SVG")
+async def get_chart(
+    request: Request,
+    name: str,
+    fiscal_year: FiscalYear = None,
+    opd: Opd = None,
+    lang: Language = "id",
+) -> Response:
+    if name not in CHART_BARS:
+        raise Problem(404, "Not Found", f"no chart {name!r}; known: {', '.join(page.CHARTS)}")
+    scope = scope_of(request, fiscal_year, opd)
+    async with request.app.state.pool.acquire() as conn:
+        bars = await chart_bars(conn, _settings(request), scope, name, lang)
+    return Response(bar_chart(name, bars, lang), media_type="image/svg+xml")
