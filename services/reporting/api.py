@@ -1,21 +1,24 @@
-"""HTTP routes of reporting: KPIs and their breakdowns as JSON and CSV (public, read-only)."""
+"""HTTP routes of reporting (public, read-only): KPIs and breakdowns as JSON and CSV, the
+dashboard, OCDS open data and the order change feed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.reporting import domain, page, store
+from services.reporting import domain, ocds, page, store
 from services.reporting.charts import Bar, Lang, bar_chart, number, rupiah
 from services.reporting.projection import Row
 from shared.db import Connection
-from shared.problems import Problem
+from shared.problems import Problem, field_error
 from shared.types import ShortText
 
 router = APIRouter(tags=["kpis"])
@@ -371,3 +374,96 @@ async def get_chart(
     async with request.app.state.pool.acquire() as conn:
         bars = await chart_bars(conn, _settings(request), scope, name, lang)
     return Response(bar_chart(name, bars, lang), media_type="image/svg+xml")
+
+
+# ------------------------------------------------------------------------------ open data
+
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="`next_page.cursor` of the previous page; none: the start"),
+]
+Limit = Annotated[int | None, Query(ge=1, le=1000, description="changes per page")]
+
+
+def _published() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _changes(rows: list[Row]) -> list[Row]:
+    return [{**row, "snapshot": json.loads(row["snapshot"])} for row in rows]
+
+
+async def _order_changes(request: Request, order_id: UUID) -> list[Row]:
+    async with request.app.state.pool.acquire() as conn:
+        changes = _changes(await store.order_changes(conn, order_id))
+    if not changes:
+        raise Problem(404, "Not Found", f"no order {order_id} in the open data")
+    return changes
+
+
+@router.get("/ocds/records/{order_id}", summary="OCDS record package of one order", tags=["ocds"])
+async def get_record(request: Request, order_id: UUID) -> Any:
+    settings = _settings(request)
+    changes = await _order_changes(request, order_id)
+    return ocds.package(
+        "records",
+        str(request.url),
+        _published(),
+        settings.ocds_publisher,
+        [ocds.record(settings.ocid_prefix, changes)],
+    )
+
+
+@router.get("/ocds/releases/{order_id}", summary="OCDS release package of one order", tags=["ocds"])
+async def get_releases(request: Request, order_id: UUID) -> Any:
+    settings = _settings(request)
+    changes = await _order_changes(request, order_id)
+    return ocds.package(
+        "releases",
+        str(request.url),
+        _published(),
+        settings.ocds_publisher,
+        ocds.releases(settings.ocid_prefix, changes),
+    )
+
+
+@router.get("/feed/orders", summary="Public change feed of orders, oldest first", tags=["ocds"])
+async def get_feed(request: Request, cursor: Cursor = None, limit: Limit = None) -> Any:
+    """Pages of order changes, each with its OCDS release. Follow `next_page` until `changes` is
+    empty, then poll the same `next_page` later: no change is skipped or served twice."""
+    settings = _settings(request)
+    try:
+        after = domain.decode_cursor(cursor) if cursor else (0, 0)
+    except domain.BadCursor as exc:
+        raise field_error("cursor", str(exc)) from None
+    async with request.app.state.pool.acquire() as conn:
+        rows = _changes(await store.feed_page(conn, after, limit or settings.feed_page_size))
+        paid = _changes(await store.payments(conn, list({r["order_id"] for r in rows})))
+    entries = []
+    for row in rows:
+        payments = [
+            p["snapshot"]
+            for p in paid
+            if p["order_id"] == row["order_id"] and p["version"] <= row["version"]
+        ]
+        entries.append(
+            {
+                "ocid": ocds.ocid(settings.ocid_prefix, str(row["order_id"])),
+                "order_id": str(row["order_id"]),
+                "version": row["version"],
+                "event_type": row["event_type"],
+                "occurred_at": row["snapshot"]["occurred_at"],
+                "release": ocds.release(
+                    settings.ocid_prefix, row["event_type"], row["snapshot"], payments
+                ),
+            }
+        )
+    position = (rows[-1]["txid"], rows[-1]["seq"]) if rows else after
+    next_cursor = domain.encode_cursor(position)
+    return {
+        "changes": entries,
+        "next_page": {
+            "cursor": next_cursor,
+            "uri": str(request.url.include_query_params(cursor=next_cursor)),
+        },
+    }

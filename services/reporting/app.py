@@ -48,6 +48,9 @@ class ReportingSettings(ServiceSettings):
         pattern=r"^[A-Za-z0-9-]{1,40}$",
         description="prefix of every OCDS ocid (register one with the OCDS Data Support Team)",
     )
+    ocds_publisher: str = Field(
+        default="Pemerintah Kota Pekalongan", min_length=1, description="OCDS publisher name"
+    )
     top_vendors: int = Field(default=10, ge=1, le=100)
     feed_page_size: int = Field(default=100, ge=1, le=1000)
     dashboard_refresh_seconds: float = Field(default=5.0, gt=0)

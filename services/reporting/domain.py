@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
@@ -183,3 +185,32 @@ def days(value: float | None) -> float | None:
 def safe_filename(name: str) -> str:
     """A download file name with only letters, digits, dot, dash and underscore."""
     return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+
+
+class BadCursor(ValueError):
+    """A feed cursor this service did not issue."""
+
+
+_CURSOR_VERSION = "c1"
+_MAX_POSITION = 2**63 - 1
+
+
+def encode_cursor(position: tuple[int, int]) -> str:
+    """An opaque feed position: the transaction and the sequence of the last change served."""
+    text = f"{_CURSOR_VERSION}.{position[0]}.{position[1]}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+        version, txid, seq = text.split(".")
+        position = (int(txid), int(seq))
+    except (ValueError, binascii.Error):
+        raise BadCursor("not a cursor this feed issued") from None
+    if version != _CURSOR_VERSION or not all(0 <= p <= _MAX_POSITION for p in position):
+        raise BadCursor("not a cursor this feed issued")
+    if not all(part.isdigit() for part in (txid, seq)):
+        raise BadCursor("not a cursor this feed issued")
+    return position

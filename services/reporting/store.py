@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from services.reporting.projection import Keep, Row, Table
 from shared.db import Connection
@@ -338,3 +339,51 @@ async def opds(conn: Connection, year: int) -> list[str]:
         year,
     )
     return [r["opd_id"] for r in records]
+
+
+async def order_changes(conn: Connection, order_id: UUID) -> list[Row]:
+    """Every change of one order, oldest first."""
+    return _rows(
+        await conn.fetch(
+            "SELECT version, event_type, snapshot::text AS snapshot FROM order_change"
+            " WHERE order_id = $1 ORDER BY version",
+            order_id,
+        )
+    )
+
+
+async def payments(conn: Connection, order_ids: list[UUID]) -> list[Row]:
+    """The payment changes of these orders."""
+    return _rows(
+        await conn.fetch(
+            "SELECT order_id, version, snapshot::text AS snapshot FROM order_change"
+            " WHERE order_id = ANY($1::uuid[]) AND event_type LIKE 'ekatalog.order.paid.%'"
+            " ORDER BY order_id, version",
+            order_ids,
+        )
+    )
+
+
+async def feed_page(conn: Connection, after: tuple[int, int], limit: int) -> list[Row]:
+    """Order changes after the position `after` = (transaction, sequence), in that order.
+
+    Only changes whose transaction is older than every transaction still running are served:
+    a sequence number is taken when a row is written but becomes visible at commit, so a
+    cursor on the sequence alone would step over a change that commits late.
+    """
+    return _rows(
+        await conn.fetch(
+            """
+            SELECT txid::text::bigint AS txid, seq, order_id, version, event_type,
+                   snapshot::text AS snapshot
+            FROM order_change
+            WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+              AND (txid, seq) > ($1::bigint::text::xid8, $2::bigint)
+            ORDER BY txid, seq
+            LIMIT $3
+            """,
+            after[0],
+            after[1],
+            limit,
+        )
+    )
