@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -387,3 +387,108 @@ async def feed_page(conn: Connection, after: tuple[int, int], limit: int) -> lis
             limit,
         )
     )
+
+
+# --------------------------------------------------------------------------------- rebuild
+
+# One rebuild at a time per database.
+REBUILD_LOCK = 0x7265_6275_696C_64
+
+
+async def create_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None:
+    """Empty copies of the projection tables (columns, defaults, keys, indexes)."""
+    for table in tables:
+        shadow = SHADOW_PREFIX + table.name
+        await conn.execute(f"DROP TABLE IF EXISTS {shadow}")
+        await conn.execute(f"CREATE TABLE {shadow} (LIKE {table.name} INCLUDING ALL)")
+
+
+def _not_covered(table: Table) -> str:
+    """Live rows whose state the shadow table does not hold (yet)."""
+    shadow = SHADOW_PREFIX + table.name
+    same_key = " AND ".join(f"s.{c} = l.{c}" for c in table.key)
+    if table.keep is Keep.NEWEST:
+        covered = f"{same_key} AND s.version >= l.version"
+    elif table.keep is Keep.EARLIEST:
+        covered = f"{same_key} AND s.version <= l.version"
+    else:
+        covered = same_key
+    return (
+        f"SELECT count(*) FROM {table.name} l"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {shadow} s WHERE {covered})"
+    )
+
+
+async def not_covered(conn: Connection, tables: Sequence[Table]) -> int:
+    """How many live rows the shadow tables are still behind on."""
+    total = 0
+    for table in tables:
+        total += await conn.fetchval(_not_covered(table))
+    return total
+
+
+async def lock_live_tables(conn: Connection, tables: Sequence[Table]) -> None:
+    """Stop the live consumer writing (readers go on) until this transaction ends."""
+    names = ", ".join(table.name for table in tables)
+    await conn.execute(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
+
+
+async def keep_feed_positions(conn: Connection) -> None:
+    """Rebuilt order changes keep their place in the public feed; changes the live projection
+    had not stored yet take a place after everything served so far."""
+    shadow = SHADOW_PREFIX + "order_change"
+    await conn.execute(
+        f"UPDATE {shadow} s SET txid = l.txid, seq = l.seq FROM order_change l"
+        " WHERE s.order_id = l.order_id AND s.version = l.version"
+    )
+    await conn.execute(
+        f"UPDATE {shadow} s SET txid = pg_current_xact_id(),"
+        " seq = nextval(pg_get_serial_sequence('order_change', 'seq'))"
+        " WHERE NOT EXISTS (SELECT 1 FROM order_change l"
+        " WHERE l.order_id = s.order_id AND l.version = s.version)"
+    )
+
+
+async def _indexes(conn: Connection, table: str) -> dict[str, str]:
+    """Index definition (without its name and table) -> index name."""
+    records = await conn.fetch(
+        "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = $1::regclass",
+        table,
+    )
+    return {
+        f"{'UNIQUE ' if ' UNIQUE ' in r['def'] else ''}{r['def'].split(' USING ', 1)[1]}": r["name"]
+        for r in records
+    }
+
+
+async def swap_in_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None:
+    """Replace each live table by its shadow, keeping table, index and sequence names."""
+    for table in tables:
+        shadow = SHADOW_PREFIX + table.name
+        live_indexes = await _indexes(conn, table.name)
+        shadow_indexes = await _indexes(conn, shadow)
+        sequences = await conn.fetch(
+            "SELECT a.attname AS column, pg_get_serial_sequence($1, a.attname) AS sequence"
+            " FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0"
+            " AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
+            table.name,
+        )
+        for s in sequences:
+            await conn.execute(f"ALTER SEQUENCE {s['sequence']} OWNED BY NONE")
+        await conn.execute(f"DROP TABLE {table.name}")
+        await conn.execute(f"ALTER TABLE {shadow} RENAME TO {table.name}")
+        for definition, name in shadow_indexes.items():
+            original = live_indexes.get(definition)
+            if original is not None:
+                await conn.execute(f"ALTER INDEX {name} RENAME TO {original}")
+        for s in sequences:
+            await conn.execute(
+                f"ALTER SEQUENCE {s['sequence']} OWNED BY {table.name}.{s['column']}"
+            )
+
+
+async def inbox_size(conn: Connection, consumer: str) -> int:
+    """Events the live consumer has applied: what a rebuild will read, roughly."""
+    return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer))
