@@ -19,6 +19,8 @@ from shared.contracts.vendors import VendorEvent
 from shared.events import Event
 
 Row = dict[str, Any]
+"""Column -> value; values are JSON types, or UUIDs and datetimes, which are stored by their
+string form."""
 
 
 class Keep(StrEnum):
@@ -181,7 +183,7 @@ def order_step(event_type: str) -> str:
 
 def _order_rows(event: Event) -> list[tuple[Table, Row]]:
     assert isinstance(event, OrderEvent)
-    data = event.model_dump(mode="json")
+    data = event.model_dump()
     vendor = data["vendor"]
     order = {c: data[c] for c in ORDER.columns if c in data}
     order.update(
@@ -205,7 +207,7 @@ def _order_rows(event: Event) -> list[tuple[Table, Row]]:
         **ids,
         "event_type": event.type,
         "occurred_at": data["occurred_at"],
-        "snapshot": data,
+        "snapshot": event.model_dump_json(),
     }
     rows.append((ORDER_CHANGE, change))
     return rows
@@ -213,8 +215,7 @@ def _order_rows(event: Event) -> list[tuple[Table, Row]]:
 
 def _snapshot(table: Table) -> Callable[[Event], list[tuple[Table, Row]]]:
     def rows(event: Event) -> list[tuple[Table, Row]]:
-        data = event.model_dump(mode="json", include=set(table.columns))
-        return [(table, data)]
+        return [(table, event.model_dump(include=set(table.columns)))]
 
     return rows
 

@@ -14,9 +14,10 @@ it gives up after `idle_seconds` of quiet and says so: replay the producers' log
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -25,7 +26,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.reporting import store
 from services.reporting.handlers import CONSUMED_EVENTS, SERVICE
-from services.reporting.projection import TABLES, rows_of
+from services.reporting.projection import TABLES, Row, Table, rows_of
 from shared.events import DeadLetterError, Event, decode_headers, parse
 from shared.logging import get_logger
 from shared.settings import ServiceSettings
@@ -93,6 +94,8 @@ async def rebuild(
         await conn.close()
         raise RebuildFailed("another rebuild of this projection is running")
     read = skipped = 0
+    # The database stores one batch while the next is read and parsed.
+    storing: asyncio.Task[None] | None = None
     try:
         await store.create_shadow_tables(conn, TABLES)
         await consumer.start()
@@ -102,15 +105,20 @@ async def rebuild(
             batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
             records = [r for batch in batches.values() for r in batch]
             if records:
-                events, ignored = _events(records)
-                async with conn.transaction():
-                    await store.apply(conn, rows_of(events), prefix=store.SHADOW_PREFIX)
+                events, unreadable = _events(records)
+                rows = rows_of(events)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(_store(conn, rows))
                 read += len(records)
-                skipped += ignored
+                skipped += unreadable
                 quiet_since = time.monotonic()
                 if progress is not None:
                     progress(read, max(expected, read))
                 continue
+            if storing is not None:
+                await storing
+                storing = None
             if await _try_swap(conn):
                 break
             if time.monotonic() - quiet_since > idle_seconds:
@@ -122,12 +130,20 @@ async def rebuild(
                 )
             expected = await store.inbox_size(conn, SERVICE)
     finally:
+        if storing is not None and not storing.done():
+            storing.cancel()
+            await asyncio.gather(storing, return_exceptions=True)
         await consumer.stop()
         await conn.execute("SELECT pg_advisory_unlock($1)", store.REBUILD_LOCK)
         await conn.close()
     result = RebuildResult(read, skipped, time.monotonic() - started)
     log.info("projection rebuilt", events=read, skipped=skipped, seconds=round(result.seconds, 2))
     return result
+
+
+async def _store(conn: asyncpg.Connection, rows: Mapping[Table, list[Row]]) -> None:
+    async with conn.transaction():
+        await store.apply(conn, rows, prefix=store.SHADOW_PREFIX)
 
 
 async def _try_swap(conn: asyncpg.Connection) -> bool:

@@ -27,7 +27,7 @@ def _upsert_sql(table: Table, prefix: str) -> str:
         conflict = "DO NOTHING"
     return (
         f"INSERT INTO {name} ({columns})"
-        f" SELECT {columns} FROM jsonb_populate_recordset(NULL::{name}, $1::text::jsonb)"
+        f" SELECT {columns} FROM json_populate_recordset(NULL::{name}, $1::text::json)"
         f" ON CONFLICT ({key}) {conflict}"
     )
 
@@ -36,7 +36,7 @@ async def apply(conn: Connection, rows: Mapping[Table, list[Row]], prefix: str =
     """Store a batch's rows: one statement per table; older versions never replace newer."""
     for table, table_rows in rows.items():
         if table_rows:
-            await conn.execute(_upsert_sql(table, prefix), json.dumps(table_rows))
+            await conn.execute(_upsert_sql(table, prefix), json.dumps(table_rows, default=str))
 
 
 # An order counts as spent through the e-Katalog once its Surat Pesanan was issued, unless the

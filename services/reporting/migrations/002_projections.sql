@@ -116,7 +116,7 @@ CREATE TABLE order_change (
     version     integer     NOT NULL,
     event_type  text        NOT NULL,
     occurred_at timestamptz NOT NULL,
-    snapshot    jsonb       NOT NULL,
+    snapshot    text        NOT NULL,  -- the event as JSON, as this service read it
     seq         bigserial   NOT NULL,
     txid        xid8        NOT NULL DEFAULT pg_current_xact_id(),
     PRIMARY KEY (order_id, version)
