@@ -8,7 +8,40 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+# After an SP, these states mean the order did not go through after all.
+_UNDONE_AFTER_SP = frozenset({"rejected_by_vendor", "cancelled", "expired"})
+
+
+def is_spent(state: str, sp_number: str | None) -> bool:
+    """An order counts as e-Katalog spend once its Surat Pesanan was issued, unless the vendor
+    then declined it or it was cancelled or expired before the vendor accepted."""
+    return sp_number is not None and state not in _UNDONE_AFTER_SP
+
+
+def content_class(pdn: bool, tkdn: float | None, bmp: float | None, tkdn_verified: bool) -> str:
+    """A line's verified domestic content, in the order of Perpres 46/2025 art. 66: TKDN+BMP of
+    at least 40% with TKDN of at least 25%, TKDN of at least 25%, a lower TKDN, a domestic product
+    without TKDN, or none. Only verified TKDN counts; the order carries PDN as verified; a TKDN
+    makes a product domestic."""
+    verified_tkdn = tkdn if tkdn_verified and tkdn else 0.0
+    if verified_tkdn >= 25 and verified_tkdn + (bmp or 0) >= 40:
+        return "tkdn_bmp_40"
+    if verified_tkdn >= 25:
+        return "tkdn_25"
+    if verified_tkdn > 0:
+        return "tkdn_lower"
+    return "pdn" if pdn else "none"
+
+
+def tkdn_weighted(line_total: int, tkdn: float | None, tkdn_verified: bool) -> Decimal:
+    """A line total weighted by its verified TKDN %, exactly (no binary rounding)."""
+    if not tkdn_verified or not tkdn:
+        return Decimal(0)
+    return Decimal(line_total) * Decimal(str(tkdn)) / 100
+
 
 FUNNEL_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("placed", ("placed",)),

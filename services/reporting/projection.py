@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from services.reporting.domain import content_class, is_spent, tkdn_weighted
 from shared.contracts.catalog import EtalaseEvent, ProductEvent
 from shared.contracts.orders import OrderEvent, RupEvent
 from shared.contracts.vendors import VendorEvent
@@ -127,6 +129,11 @@ ORDER = Table(
         "sp_signed_at",
         "deadline_kind",
         "priority_compliant",
+        "spent",
+        "spend_pdn",
+        "spend_tkdn_weighted",
+        "spend_tkdn_bmp_40",
+        "lines_priority_skipped",
     ),
 )
 ORDER_LINE = Table(
@@ -149,6 +156,7 @@ ORDER_LINE = Table(
         "best_available_tier",
         "priority_compliant",
         "priority_justification",
+        "content_class",
     ),
 )
 ORDER_STEP = Table(
@@ -194,11 +202,34 @@ def _order_rows(event: Event) -> list[tuple[Table, Row]]:
         vendor_is_koperasi=vendor["is_koperasi"],
         vendor_is_local=vendor["is_local"],
     )
-    rows: list[tuple[Table, Row]] = [(ORDER, order)]
+    lines = []
     for number, line in enumerate(data["lines"], start=1):
         values = {c: line[c] for c in ORDER_LINE.columns if c in line}
-        values.update(order_id=data["order_id"], line_no=number, version=data["version"])
-        rows.append((ORDER_LINE, values))
+        values.update(
+            order_id=data["order_id"],
+            line_no=number,
+            version=data["version"],
+            content_class=content_class(
+                line["pdn"], line["tkdn"], line["bmp"], line["tkdn_verified"]
+            ),
+        )
+        lines.append(values)
+    order.update(
+        spent=is_spent(data["state"], data["sp_number"]),
+        spend_pdn=sum(line["line_total"] for line in lines if line["content_class"] != "none"),
+        spend_tkdn_weighted=sum(
+            (
+                tkdn_weighted(line["line_total"], line["tkdn"], line["tkdn_verified"])
+                for line in lines
+            ),
+            Decimal(0),
+        ),
+        spend_tkdn_bmp_40=sum(
+            line["line_total"] for line in lines if line["content_class"] == "tkdn_bmp_40"
+        ),
+        lines_priority_skipped=sum(1 for line in lines if not line["priority_compliant"]),
+    )
+    rows: list[tuple[Table, Row]] = [(ORDER, order), *((ORDER_LINE, line) for line in lines)]
     ids = {"order_id": data["order_id"], "version": data["version"]}
     rows.append(
         (ORDER_STEP, {**ids, "step": order_step(event.type), "occurred_at": data["occurred_at"]})

@@ -39,26 +39,12 @@ async def apply(conn: Connection, rows: Mapping[Table, list[Row]], prefix: str =
             await conn.execute(_upsert_sql(table, prefix), json.dumps(table_rows, default=str))
 
 
-# An order counts as spent through the e-Katalog once its Surat Pesanan was issued, unless the
-# vendor then declined it or it was cancelled or expired before the vendor accepted.
-SP_ISSUED = (
-    "(o.sp_number IS NOT NULL AND o.state NOT IN ('rejected_by_vendor', 'cancelled', 'expired'))"
-)
 # One fiscal year, of one OPD or of the whole city: $1 the year, $2 the OPD or NULL.
 _SCOPE = "o.fiscal_year = $1 AND ($2::text IS NULL OR o.opd_id = $2)"
 _RUP_SCOPE = "r.fiscal_year = $1 AND ($2::text IS NULL OR r.opd_id = $2)"
 _LINES = "JOIN order_line l ON l.order_id = o.order_id AND l.version = o.version"
-# Claims count only once curated: the order carries the PDN flag as verified, and a verified
-# TKDN makes a product domestic.
-PDN = "(l.pdn OR (l.tkdn_verified AND l.tkdn > 0))"
-TKDN_BMP_40 = "(l.tkdn_verified AND l.tkdn >= 25 AND l.tkdn + coalesce(l.bmp, 0) >= 40)"
 VENDOR_CLASS = "CASE WHEN o.vendor_is_koperasi THEN 'koperasi' ELSE o.vendor_scale END"
-# Verified claims of a line, best first, as the domestic-product priority ranks them.
-CONTENT_CLASS = f"""CASE WHEN {TKDN_BMP_40} THEN 'tkdn_bmp_40'
-  WHEN l.tkdn_verified AND l.tkdn >= 25 THEN 'tkdn_25'
-  WHEN l.tkdn_verified AND l.tkdn > 0 THEN 'tkdn_lower'
-  WHEN l.pdn THEN 'pdn'
-  ELSE 'none' END"""
+SPENT = "o.spent"
 
 
 def _rows(records: list[Any]) -> list[Row]:
@@ -66,40 +52,26 @@ def _rows(records: list[Any]) -> list[Row]:
 
 
 async def totals(conn: Connection, year: int, opd: str | None) -> Row:
-    """Pagu and the spend figures every share is computed from."""
-    orders = await conn.fetchrow(
+    """Pagu and the spend figures every share is computed from (kept per OPD by a trigger)."""
+    row = await conn.fetchrow(
         f"""
         SELECT
           (SELECT coalesce(sum(r.pagu), 0) FROM rup r WHERE {_RUP_SCOPE})::bigint AS pagu,
-          coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED}), 0)::bigint AS spend_sp,
-          coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
-            AS spend_completed,
-          coalesce(sum(o.total) FILTER (
-            WHERE {SP_ISSUED} AND (o.vendor_is_umk OR o.vendor_is_koperasi)), 0)::bigint
-            AS spend_umk_koperasi,
-          coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED} AND o.vendor_is_local), 0)::bigint
-            AS spend_local
-        FROM orders o WHERE {_SCOPE}
+          coalesce(sum(o.spend_sp), 0)::bigint AS spend_sp,
+          coalesce(sum(o.spend_completed), 0)::bigint AS spend_completed,
+          coalesce(sum(o.spend_umk_koperasi), 0)::bigint AS spend_umk_koperasi,
+          coalesce(sum(o.spend_local), 0)::bigint AS spend_local,
+          coalesce(sum(o.spend_pdn), 0)::bigint AS spend_pdn,
+          coalesce(round(sum(o.spend_tkdn_weighted)), 0)::bigint AS spend_tkdn_weighted,
+          coalesce(sum(o.spend_tkdn_bmp_40), 0)::bigint AS spend_tkdn_bmp_40,
+          coalesce(sum(o.lines_priority_skipped), 0)::bigint AS lines_priority_skipped
+        FROM kpi_totals o WHERE {_SCOPE}
         """,
         year,
         opd,
     )
-    lines = await conn.fetchrow(
-        f"""
-        SELECT
-          coalesce(sum(l.line_total) FILTER (WHERE {PDN}), 0)::bigint AS spend_pdn,
-          coalesce(round(sum(l.line_total * l.tkdn / 100) FILTER (WHERE l.tkdn_verified)), 0)
-            ::bigint AS spend_tkdn_weighted,
-          coalesce(sum(l.line_total) FILTER (WHERE {TKDN_BMP_40}), 0)::bigint
-            AS spend_tkdn_bmp_40,
-          count(*) FILTER (WHERE NOT l.priority_compliant) AS lines_priority_skipped
-        FROM orders o {_LINES} WHERE {_SCOPE} AND {SP_ISSUED}
-        """,
-        year,
-        opd,
-    )
-    assert orders is not None and lines is not None
-    return {**dict(orders), **dict(lines)}
+    assert row is not None
+    return dict(row)
 
 
 async def counts(conn: Connection) -> Row:
@@ -134,7 +106,7 @@ async def by_procurement_type(conn: Connection, year: int, opd: str | None) -> l
               FROM rup r WHERE {_RUP_SCOPE} GROUP BY 1),
             spend AS (
               SELECT o.procurement_type,
-                     coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED}), 0)::bigint AS spend_sp,
+                     coalesce(sum(o.total) FILTER (WHERE {SPENT}), 0)::bigint AS spend_sp,
                      coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
                        AS spend_completed
               FROM orders o WHERE {_SCOPE} GROUP BY 1)
@@ -159,7 +131,7 @@ async def by_opd(conn: Connection, year: int, opd: str | None) -> list[Row]:
               FROM rup r WHERE {_RUP_SCOPE} GROUP BY 1),
             spend AS (
               SELECT o.opd_id,
-                     coalesce(sum(o.total) FILTER (WHERE {SP_ISSUED}), 0)::bigint AS spend_sp,
+                     coalesce(sum(o.total) FILTER (WHERE {SPENT}), 0)::bigint AS spend_sp,
                      coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
                        AS spend_completed
               FROM orders o WHERE {_SCOPE} GROUP BY 1)
@@ -181,7 +153,7 @@ async def by_month(conn: Connection, year: int, opd: str | None, timezone: str) 
             f"""
             SELECT to_char(o.sp_signed_at AT TIME ZONE $3, 'YYYY-MM') AS month,
                    sum(o.total)::bigint AS spend_sp, count(*) AS orders
-            FROM orders o WHERE {_SCOPE} AND {SP_ISSUED}
+            FROM orders o WHERE {_SCOPE} AND {SPENT}
             GROUP BY 1 ORDER BY 1
             """,
             year,
@@ -202,7 +174,7 @@ async def by_etalase(conn: Connection, year: int, opd: str | None) -> list[Row]:
             FROM orders o {_LINES}
             LEFT JOIN product p ON p.product_id = l.product_id
             LEFT JOIN etalase e ON e.etalase_id = p.etalase_id
-            WHERE {_SCOPE} AND {SP_ISSUED}
+            WHERE {_SCOPE} AND {SPENT}
             GROUP BY 1, 2 ORDER BY spend_sp DESC, 1
             """,
             year,
@@ -217,7 +189,7 @@ async def by_vendor_class(conn: Connection, year: int, opd: str | None) -> list[
             f"""
             SELECT {VENDOR_CLASS} AS vendor_class,
                    sum(o.total)::bigint AS spend_sp, count(*) AS orders
-            FROM orders o WHERE {_SCOPE} AND {SP_ISSUED}
+            FROM orders o WHERE {_SCOPE} AND {SPENT}
             GROUP BY 1 ORDER BY 1
             """,
             year,
@@ -230,9 +202,9 @@ async def by_content(conn: Connection, year: int, opd: str | None) -> list[Row]:
     return _rows(
         await conn.fetch(
             f"""
-            SELECT {CONTENT_CLASS} AS content_class,
+            SELECT l.content_class,
                    sum(l.line_total)::bigint AS spend_sp, count(*) AS lines
-            FROM orders o {_LINES} WHERE {_SCOPE} AND {SP_ISSUED}
+            FROM orders o {_LINES} WHERE {_SCOPE} AND {SPENT}
             GROUP BY 1 ORDER BY 1
             """,
             year,
@@ -248,7 +220,7 @@ async def top_vendors(conn: Connection, year: int, opd: str | None, limit: int) 
             SELECT o.vendor_id::text AS vendor_id, max(o.vendor_name) AS vendor_name,
                    max({VENDOR_CLASS}) AS vendor_class,
                    sum(o.total)::bigint AS spend_sp, count(*) AS orders
-            FROM orders o WHERE {_SCOPE} AND {SP_ISSUED}
+            FROM orders o WHERE {_SCOPE} AND {SPENT}
             GROUP BY o.vendor_id ORDER BY spend_sp DESC, vendor_id LIMIT $3
             """,
             year,
@@ -316,7 +288,7 @@ async def priority_skipped(conn: Connection, year: int, opd: str | None) -> list
                    l.line_total, l.priority_tier, l.best_available_tier,
                    coalesce(l.priority_justification, '') AS justification
             FROM orders o {_LINES}
-            WHERE {_SCOPE} AND {SP_ISSUED} AND NOT l.priority_compliant
+            WHERE {_SCOPE} AND {SPENT} AND NOT l.priority_compliant
             ORDER BY o.opd_id, o.order_id, l.line_no
             """,
             year,
@@ -395,12 +367,32 @@ async def feed_page(conn: Connection, after: tuple[int, int], limit: int) -> lis
 REBUILD_LOCK = 0x7265_6275_696C_64
 
 
+# Tables the projection derives from its own tables (by trigger), rebuilt alongside them.
+DERIVED_TABLES = ("kpi_totals",)
+
+
+async def _kpi_triggers(conn: Connection, orders: str, totals: str) -> None:
+    """The triggers that keep `totals` up to date with the rows written to `orders`."""
+    for operation, transition in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+    ):
+        name = f"orders_kpi_totals_{operation.lower()}"
+        await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {orders}")
+        await conn.execute(
+            f"CREATE TRIGGER {name} AFTER {operation} ON {orders} REFERENCING {transition}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION kpi_totals_apply('{totals}')"
+        )
+
+
 async def create_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None:
-    """Empty copies of the projection tables (columns, defaults, keys, indexes)."""
-    for table in tables:
-        shadow = SHADOW_PREFIX + table.name
+    """Empty copies of the projection tables (columns, defaults, keys, indexes) and of the
+    tables derived from them, with their own triggers."""
+    for name in (*(table.name for table in tables), *DERIVED_TABLES):
+        shadow = SHADOW_PREFIX + name
         await conn.execute(f"DROP TABLE IF EXISTS {shadow}")
-        await conn.execute(f"CREATE TABLE {shadow} (LIKE {table.name} INCLUDING ALL)")
+        await conn.execute(f"CREATE TABLE {shadow} (LIKE {name} INCLUDING ALL)")
+    await _kpi_triggers(conn, SHADOW_PREFIX + "orders", SHADOW_PREFIX + "kpi_totals")
 
 
 def _not_covered(table: Table) -> str:
@@ -464,29 +456,32 @@ async def _indexes(conn: Connection, table: str) -> dict[str, str]:
 
 
 async def swap_in_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None:
-    """Replace each live table by its shadow, keeping table, index and sequence names."""
-    for table in tables:
-        shadow = SHADOW_PREFIX + table.name
-        live_indexes = await _indexes(conn, table.name)
-        shadow_indexes = await _indexes(conn, shadow)
-        sequences = await conn.fetch(
-            "SELECT a.attname AS column, pg_get_serial_sequence($1, a.attname) AS sequence"
-            " FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0"
-            " AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
-            table.name,
-        )
-        for s in sequences:
-            await conn.execute(f"ALTER SEQUENCE {s['sequence']} OWNED BY NONE")
-        await conn.execute(f"DROP TABLE {table.name}")
-        await conn.execute(f"ALTER TABLE {shadow} RENAME TO {table.name}")
-        for definition, name in shadow_indexes.items():
-            original = live_indexes.get(definition)
-            if original is not None:
-                await conn.execute(f"ALTER INDEX {name} RENAME TO {original}")
-        for s in sequences:
-            await conn.execute(
-                f"ALTER SEQUENCE {s['sequence']} OWNED BY {table.name}.{s['column']}"
-            )
+    """Replace each live table by its shadow, keeping table, index, sequence and trigger names."""
+    for name in (*(table.name for table in tables), *DERIVED_TABLES):
+        await _swap(conn, name)
+    await _kpi_triggers(conn, "orders", "kpi_totals")
+
+
+async def _swap(conn: Connection, table: str) -> None:
+    shadow = SHADOW_PREFIX + table
+    live_indexes = await _indexes(conn, table)
+    shadow_indexes = await _indexes(conn, shadow)
+    sequences = await conn.fetch(
+        "SELECT a.attname AS column, pg_get_serial_sequence($1, a.attname) AS sequence"
+        " FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0"
+        " AND pg_get_serial_sequence($1, a.attname) IS NOT NULL",
+        table,
+    )
+    for s in sequences:
+        await conn.execute(f"ALTER SEQUENCE {s['sequence']} OWNED BY NONE")
+    await conn.execute(f"DROP TABLE {table}")
+    await conn.execute(f"ALTER TABLE {shadow} RENAME TO {table}")
+    for definition, index in shadow_indexes.items():
+        original = live_indexes.get(definition)
+        if original is not None:
+            await conn.execute(f"ALTER INDEX {index} RENAME TO {original}")
+    for s in sequences:
+        await conn.execute(f"ALTER SEQUENCE {s['sequence']} OWNED BY {table}.{s['column']}")
 
 
 async def inbox_size(conn: Connection, consumer: str) -> int:

@@ -173,8 +173,16 @@ async def test_feed_neither_skips_nor_repeats_under_concurrent_writes(
     async def writer(number: int) -> None:
         async with reporting.pool.acquire() as conn:
             for _ in range(6):
+                # Each writer buys for its own OPD: writers of one OPD would queue on its
+                # KPI totals row and commit in sequence order.
                 order = Order(
-                    uuid.uuid4(), "dinkes", "R1", "barang", YEAR, city.v1, [line(city.p1, 1, 7)]
+                    uuid.uuid4(),
+                    f"opd-{number}",
+                    "R1",
+                    "barang",
+                    YEAR,
+                    city.v1,
+                    [line(city.p1, 1, 7)],
                 )
                 events = [
                     order.step(o.OrderPlaced, at(9, 1)),
@@ -209,8 +217,8 @@ async def test_the_feed_waits_for_a_transaction_still_open(
 ) -> None:
     """A change written before another but committed after it is served after it, not lost."""
     _, cursor = await drain(reporting, None, 50)
-    early = Order(uuid.uuid4(), "dinkes", "R1", "barang", YEAR, city.v1, [line(city.p1, 1, 7)])
-    late = Order(uuid.uuid4(), "dinkes", "R1", "barang", YEAR, city.v1, [line(city.p1, 1, 7)])
+    early = Order(uuid.uuid4(), "opd-a", "R1", "barang", YEAR, city.v1, [line(city.p1, 1, 7)])
+    late = Order(uuid.uuid4(), "opd-b", "R1", "barang", YEAR, city.v1, [line(city.p1, 1, 7)])
     async with reporting.pool.acquire() as first:
         transaction = first.transaction()
         await transaction.start()

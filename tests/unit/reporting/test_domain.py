@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from decimal import Decimal
 
 from services.reporting import domain
 from services.reporting.projection import ORDER, ORDER_CHANGE, ORDER_STEP, VENDOR, rows_of
@@ -79,3 +80,26 @@ def test_a_batch_keeps_the_newest_snapshot_and_the_earliest_step() -> None:
     assert steps == {"placed": 1, "shipped": 2}
     assert sorted(r["version"] for r in rows[ORDER_CHANGE]) == [1, 2, 3]
     assert [(r["version"], r["scale"]) for r in rows[VENDOR]] == [(2, "kecil")]
+
+
+def test_an_order_is_spent_from_its_sp_until_it_is_undone() -> None:
+    assert domain.is_spent("awaiting_vendor", "SP-1")
+    assert domain.is_spent("completed", "SP-1")
+    assert not domain.is_spent("awaiting_approval", None)
+    for undone in ("rejected_by_vendor", "cancelled", "expired"):
+        assert not domain.is_spent(undone, "SP-1")
+
+
+def test_content_class_counts_verified_claims_only() -> None:
+    assert domain.content_class(True, 30, 10, True) == "tkdn_bmp_40"
+    assert domain.content_class(True, 24, 16, True) == "tkdn_lower"  # TKDN below 25%
+    assert domain.content_class(True, 30, None, True) == "tkdn_25"
+    assert domain.content_class(True, 45, 5, False) == "pdn"  # unverified TKDN
+    assert domain.content_class(False, 45, 5, False) == "none"
+    assert domain.content_class(False, 10, None, True) == "tkdn_lower"  # TKDN makes it domestic
+
+
+def test_tkdn_weighting_is_exact() -> None:
+    assert domain.tkdn_weighted(333, 45.5, True) == Decimal("151.515")
+    assert domain.tkdn_weighted(333, 45.5, False) == 0
+    assert domain.tkdn_weighted(333, None, True) == 0
