@@ -102,11 +102,11 @@ async def _counts(conn: Connection, settings: Any, scope: Scope) -> list[Row]:
 
 
 async def _procurement_types(conn: Connection, settings: Any, scope: Scope) -> list[Row]:
-    return _with_shares(await store.by_procurement_type(conn, scope.year, scope.opd))
+    return _with_shares(await store.pagu_and_spend(conn, scope.year, scope.opd, "procurement_type"))
 
 
 async def _opds(conn: Connection, settings: Any, scope: Scope) -> list[Row]:
-    return _with_shares(await store.by_opd(conn, scope.year, scope.opd))
+    return _with_shares(await store.pagu_and_spend(conn, scope.year, scope.opd, "opd_id"))
 
 
 async def _months(conn: Connection, settings: Any, scope: Scope) -> list[Row]:
@@ -393,38 +393,29 @@ def _changes(rows: list[Row]) -> list[Row]:
     return [{**row, "snapshot": json.loads(row["snapshot"])} for row in rows]
 
 
-async def _order_changes(request: Request, order_id: UUID) -> list[Row]:
+async def _ocds_package(request: Request, order_id: UUID, kind: str) -> Any:
+    """The OCDS record package (`kind` = "records") or release package of one order."""
+    settings = _settings(request)
     async with request.app.state.pool.acquire() as conn:
         changes = _changes(await store.order_changes(conn, order_id))
     if not changes:
         raise Problem(404, "Not Found", f"no order {order_id} in the open data")
-    return changes
+    items = (
+        [ocds.record(settings.ocid_prefix, changes)]
+        if kind == "records"
+        else ocds.releases(settings.ocid_prefix, changes)
+    )
+    return ocds.package(kind, str(request.url), _published(), settings.ocds_publisher, items)
 
 
 @router.get("/ocds/records/{order_id}", summary="OCDS record package of one order", tags=["ocds"])
 async def get_record(request: Request, order_id: UUID) -> Any:
-    settings = _settings(request)
-    changes = await _order_changes(request, order_id)
-    return ocds.package(
-        "records",
-        str(request.url),
-        _published(),
-        settings.ocds_publisher,
-        [ocds.record(settings.ocid_prefix, changes)],
-    )
+    return await _ocds_package(request, order_id, "records")
 
 
 @router.get("/ocds/releases/{order_id}", summary="OCDS release package of one order", tags=["ocds"])
 async def get_releases(request: Request, order_id: UUID) -> Any:
-    settings = _settings(request)
-    changes = await _order_changes(request, order_id)
-    return ocds.package(
-        "releases",
-        str(request.url),
-        _published(),
-        settings.ocds_publisher,
-        ocds.releases(settings.ocid_prefix, changes),
-    )
+    return await _ocds_package(request, order_id, "releases")
 
 
 @router.get("/feed/orders", summary="Public change feed of orders, oldest first", tags=["ocds"])

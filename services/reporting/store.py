@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from services.reporting.projection import Keep, Row, Table
@@ -97,49 +97,27 @@ async def counts(conn: Connection) -> Row:
     return dict(row)
 
 
-async def by_procurement_type(conn: Connection, year: int, opd: str | None) -> list[Row]:
+async def pagu_and_spend(
+    conn: Connection, year: int, opd: str | None, by: Literal["procurement_type", "opd_id"]
+) -> list[Row]:
+    """RUP pagu and spend (SP issued, completed) per procurement type or per OPD."""
     return _rows(
         await conn.fetch(
             f"""
             WITH pagu AS (
-              SELECT r.procurement_type, sum(r.pagu)::bigint AS pagu
+              SELECT r.{by}, sum(r.pagu)::bigint AS pagu
               FROM rup r WHERE {_RUP_SCOPE} GROUP BY 1),
             spend AS (
-              SELECT o.procurement_type,
+              SELECT o.{by},
                      coalesce(sum(o.total) FILTER (WHERE {SPENT}), 0)::bigint AS spend_sp,
                      coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
                        AS spend_completed
               FROM orders o WHERE {_SCOPE} GROUP BY 1)
-            SELECT procurement_type, coalesce(pagu, 0)::bigint AS pagu,
+            SELECT {by}, coalesce(pagu, 0)::bigint AS pagu,
                    coalesce(spend_sp, 0)::bigint AS spend_sp,
                    coalesce(spend_completed, 0)::bigint AS spend_completed
-            FROM pagu FULL JOIN spend USING (procurement_type)
-            ORDER BY procurement_type
-            """,
-            year,
-            opd,
-        )
-    )
-
-
-async def by_opd(conn: Connection, year: int, opd: str | None) -> list[Row]:
-    return _rows(
-        await conn.fetch(
-            f"""
-            WITH pagu AS (
-              SELECT r.opd_id, sum(r.pagu)::bigint AS pagu
-              FROM rup r WHERE {_RUP_SCOPE} GROUP BY 1),
-            spend AS (
-              SELECT o.opd_id,
-                     coalesce(sum(o.total) FILTER (WHERE {SPENT}), 0)::bigint AS spend_sp,
-                     coalesce(sum(o.total) FILTER (WHERE o.state = 'completed'), 0)::bigint
-                       AS spend_completed
-              FROM orders o WHERE {_SCOPE} GROUP BY 1)
-            SELECT opd_id, coalesce(pagu, 0)::bigint AS pagu,
-                   coalesce(spend_sp, 0)::bigint AS spend_sp,
-                   coalesce(spend_completed, 0)::bigint AS spend_completed
-            FROM pagu FULL JOIN spend USING (opd_id)
-            ORDER BY spend_sp DESC NULLS LAST, opd_id
+            FROM pagu FULL JOIN spend USING ({by})
+            ORDER BY {"spend_sp DESC NULLS LAST, " if by == "opd_id" else ""}{by}
             """,
             year,
             opd,

@@ -194,8 +194,8 @@ class OrderRejected(OrderEvent):
 
     type: ClassVar[str] = "ekatalog.order.rejected.v1"
     reason_code: str = Field(
-        description="not_listed, price_changed, insufficient_stock, vendor_suspended, "
-        "product_taken_down"
+        description="not_listed, price_changed, insufficient_stock (the catalog's stock "
+        "answer), vendor_not_selling (suspended, expired), product_taken_down"
     )
     reason: str
 

@@ -123,6 +123,21 @@ class City:
             self.o5.step(cls, when)
         self.orders = [self.o1, self.o2, self.o3, self.o4, self.o5]
 
+    def approved_order(self, total: int, month: int) -> Order:
+        """A new dispupr construction order of `total` with its SP issued on the `month`'s 4th."""
+        order = Order(
+            uuid.uuid4(),
+            "dispupr",
+            "R2",
+            "pekerjaan_konstruksi",
+            YEAR,
+            self.v2,
+            [line(self.p1, 1, total)],
+        )
+        order.step(o.OrderPlaced, at(month, 3))
+        order.step(o.OrderApproved, at(month, 4))
+        return order
+
     @property
     def vendors(self) -> list[Event]:
         return [self.v1, self.v2, self.v3, self.v4]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,9 @@ from aiokafka import AIOKafkaProducer
 
 from services.reporting.app import create_app
 from services.reporting.charts import LABELS, number
-from shared.contracts import orders as o
 from shared.embedded import free_port, port_is_open
-from tests.reporting.helpers import Order, Reporting, line, reporting_settings
-from tests.reporting.scenario import YEAR, City, M, at
+from tests.reporting.helpers import Reporting, reporting_settings
+from tests.reporting.scenario import YEAR, City, M
 from tests.support import Infra, eventually, scratch_database
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -196,17 +194,7 @@ async def test_readable_on_a_phone_and_updated_live(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "phone-id.png"), full_page=True)
     # A new order with an issued SP moves the e-Katalog share without a reload.
-    order = Order(
-        uuid.uuid4(),
-        "dispupr",
-        "R2",
-        "pekerjaan_konstruksi",
-        YEAR,
-        city.v2,
-        [line(city.p1, 1, 200 * M)],
-    )
-    order.step(o.OrderPlaced, at(8, 3))
-    order.step(o.OrderApproved, at(8, 4) + timedelta(hours=1))
+    order = city.approved_order(200 * M, 8)
     await reporting.deliver(order.events)
     api = await reporting.get("/kpis", fiscal_year=YEAR)
     share = next(s for s in api["shares"] if s["id"] == "ekatalog_share")

@@ -14,9 +14,8 @@ from ekatalog.cli import main
 from services.reporting import store
 from services.reporting.projection import rows_of
 from services.reporting.rebuild import RebuildFailed, rebuild
-from shared.contracts import orders as o
-from tests.reporting.helpers import Order, Reporting, every_figure, line, vendor
-from tests.reporting.scenario import YEAR, City, M, at
+from tests.reporting.helpers import Reporting, every_figure, vendor
+from tests.reporting.scenario import YEAR, City, M
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +90,7 @@ async def test_rebuild_equals_live_while_live_keeps_serving(
     assert {"orders_year", "order_change_feed", "vendor_pkey", "order_change_pkey"} <= indexes
 
     # The live consumer writes into the tables it now has.
-    order = Order(
-        uuid.uuid4(),
-        "dispupr",
-        "R2",
-        "pekerjaan_konstruksi",
-        YEAR,
-        city.v2,
-        [line(city.p1, 1, 50 * M)],
-    )
-    order.step(o.OrderPlaced, at(10, 1))
-    order.step(o.OrderApproved, at(10, 2))
+    order = city.approved_order(50 * M, 10)
     await reporting.deliver(order.events)
     totals = (await reporting.get("/kpis", fiscal_year=YEAR))["totals"]
     assert totals["spend_sp"] == 650 * M
