@@ -13,20 +13,29 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import StringConstraints
 
 from services.reporting import domain, ocds, page, store
 from services.reporting.charts import Bar, Lang, bar_chart, number, rupiah
 from services.reporting.projection import Row
 from shared.db import Connection
 from shared.problems import Problem, field_error
-from shared.types import ShortText
+from shared.types import SingleLine
 
 router = APIRouter(tags=["kpis"])
 
 FiscalYear = Annotated[
     int | None, Query(ge=2000, le=2100, description="fiscal year; the current one by default")
 ]
-Opd = Annotated[ShortText | None, Query(description="an OPD id; the whole city when absent")]
+# An OPD id as the orders' events carry it; control characters are refused (and documented).
+OpdId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$"
+    ),
+    SingleLine,
+]
+Opd = Annotated[OpdId | None, Query(description="an OPD id; the whole city when absent")]
 
 
 @dataclass(frozen=True)
@@ -276,7 +285,17 @@ async def _read(request: Request, name: str, fiscal_year: int | None, opd: str |
     return breakdown, scope, rows
 
 
-@router.get("/kpis/{name}.csv", summary="One breakdown as CSV (spreadsheet-safe)")
+def _document(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of a 200 answer that is not JSON."""
+    return {200: {"content": {media_type: {"schema": {"type": "string"}}}}}
+
+
+@router.get(
+    "/kpis/{name}.csv",
+    summary="One breakdown as CSV (spreadsheet-safe)",
+    response_class=Response,
+    responses=_document("text/csv"),
+)
 async def get_breakdown_csv(
     request: Request, name: str, fiscal_year: FiscalYear = None, opd: Opd = None
 ) -> Response:
@@ -360,7 +379,12 @@ async def get_dashboard_style() -> Response:
     return Response(page.STYLE, media_type="text/css; charset=utf-8")
 
 
-@router.get("/dashboard/charts/{name}.svg", summary="One dashboard chart as SVG")
+@router.get(
+    "/dashboard/charts/{name}.svg",
+    summary="One dashboard chart as SVG",
+    response_class=Response,
+    responses=_document("image/svg+xml"),
+)
 async def get_chart(
     request: Request,
     name: str,
@@ -380,7 +404,11 @@ async def get_chart(
 
 Cursor = Annotated[
     str | None,
-    Query(max_length=200, description="`next_page.cursor` of the previous page; none: the start"),
+    Query(
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="`next_page.cursor` of the previous page; none: the start",
+    ),
 ]
 Limit = Annotated[int | None, Query(ge=1, le=1000, description="changes per page")]
 

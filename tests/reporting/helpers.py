@@ -3,8 +3,10 @@ service the way the producers' relays do (CloudEvents headers, key = aggregate i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
@@ -31,6 +34,7 @@ from shared.contracts.catalog import (
 )
 from shared.contracts.vendors import VendorEvent, VendorRegistered, VendorVerified
 from shared.db import Connection, migrate_service
+from shared.embedded import free_port, port_is_open
 from shared.events import Event, build_headers, encode
 from tests.support import TEST_JWT_SECRET, Infra, eventually, scratch_database
 
@@ -362,3 +366,36 @@ async def recomputed(
             return await every_figure(conn, settings, year)
         finally:
             await conn.close()
+
+
+@asynccontextmanager
+async def serving(infra: Infra, **settings: Any) -> AsyncIterator[tuple[str, Reporting]]:
+    """A reporting service on a real HTTP port (fresh database and topics): its base URL and a
+    driver whose client speaks to that port."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await producer.start()
+    try:
+        async with scratch_database(infra) as database:
+            config = reporting_settings(infra, database, prefix).model_copy(update=settings)
+            app = create_app(config)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app, host="127.0.0.1", port=free_port(), log_config=None, access_log=False
+                )
+            )
+            task = asyncio.create_task(server.serve())
+            try:
+
+                async def started() -> bool:
+                    return server.started and port_is_open(server.config.port)
+
+                await eventually(started, timeout=30)
+                base = f"http://127.0.0.1:{server.config.port}"
+                async with httpx.AsyncClient(base_url=base) as client:
+                    yield base, Reporting(client, app.state.pool, producer, prefix, config)
+            finally:
+                server.should_exit = True
+                await task
+    finally:
+        await producer.stop()

@@ -4,23 +4,16 @@ new order moves the tiles without a reload, and screenshots are kept under test-
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from aiokafka import AIOKafkaProducer
 
-from services.reporting.app import create_app
 from services.reporting.charts import LABELS, number
-from shared.embedded import free_port, port_is_open
-from tests.reporting.helpers import Reporting, reporting_settings
+from tests.reporting.helpers import Reporting, serving
 from tests.reporting.scenario import YEAR, City, M
-from tests.support import Infra, eventually, scratch_database
+from tests.support import Infra, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -48,35 +41,10 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 async def served(infra: Infra) -> AsyncIterator[tuple[str, Reporting, City]]:
     """The reporting service over real HTTP, fed the seeded city."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
-    await producer.start()
-    async with scratch_database(infra) as database:
-        settings = reporting_settings(infra, database, prefix).model_copy(
-            update={"dashboard_refresh_seconds": 0.5}
-        )
-        app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-        )
-        task = asyncio.create_task(server.serve())
-        base = f"http://127.0.0.1:{port}"
-        try:
-            await eventually(lambda: _started(server), timeout=30)
-            async with httpx.AsyncClient(base_url=base) as client:
-                reporting = Reporting(client, app.state.pool, producer, prefix, settings)
-                city = City()
-                await reporting.deliver(city.all_events)
-                yield base, reporting, city
-        finally:
-            server.should_exit = True
-            await task
-            await producer.stop()
-
-
-async def _started(server: uvicorn.Server) -> bool:
-    return server.started and port_is_open(server.config.port)
+    async with serving(infra, dashboard_refresh_seconds=0.5) as (base, reporting):
+        city = City()
+        await reporting.deliver(city.all_events)
+        yield base, reporting, city
 
 
 @pytest.fixture(scope="module")
