@@ -172,7 +172,12 @@ async def fill_orders(dsn: str, orders: int, year: int) -> None:
                    g % 4 < 2, g % 7 = 0, g % 3 > 0, 100000 + g % 1000,
                    CASE WHEN g % 4 < 3 THEN 'SP-' || g END,
                    make_timestamptz($1, 1 + g % 12, 1 + g % 28, 8, 0, 0, 'Asia/Jakarta'),
-                   NULL, g % 11 > 0
+                   NULL, g % 11 > 0,
+                   g % 4 < 2,
+                   CASE WHEN g % 3 = 0 OR g % 2 = 0 THEN 100000 + g % 1000 ELSE 0 END,
+                   CASE WHEN g % 3 = 0 THEN (100000 + g % 1000) * 0.4 ELSE 0 END,
+                   CASE WHEN g % 3 = 0 THEN 100000 + g % 1000 ELSE 0 END,
+                   (g % 11 = 0)::int
             FROM generate_series(1, $2) g
             """,
             year,
@@ -184,7 +189,8 @@ async def fill_orders(dsn: str, orders: int, year: int) -> None:
             SELECT md5(g::text)::uuid, 1, 5, md5('p' || (g % 2000))::uuid, 'Produk', 1,
                    100000 + g % 1000, 100000 + g % 1000, g % 2 = 0,
                    CASE WHEN g % 3 = 0 THEN 40 END, CASE WHEN g % 3 = 0 THEN 5 END, g % 3 = 0,
-                   'none', 'none', g % 11 > 0, NULL
+                   'none', 'none', g % 11 > 0, NULL,
+                   CASE WHEN g % 3 = 0 THEN 'tkdn_bmp_40' WHEN g % 2 = 0 THEN 'pdn' ELSE 'none' END
             FROM generate_series(1, $1) g
             """,
             orders,

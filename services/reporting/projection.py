@@ -42,6 +42,11 @@ class Table:
     columns: tuple[str, ...]
     keep: Keep = Keep.NEWEST
 
+    @property
+    def append_only(self) -> bool:
+        """Rows are only ever added: a rebuild adds what is missing to the live table itself."""
+        return self.keep is Keep.FIRST
+
     def replaces(self, held: Row, row: Row) -> bool:
         """Whether `row` replaces `held` (same key) under this table's rule."""
         if self.keep is Keep.NEWEST:

@@ -5,6 +5,8 @@ applies each batch with one statement per table into shadow tables (`rebuild_*`)
 in once they hold everything the live projection holds: then, in one transaction that stops the
 live consumer's writes for a moment (readers go on), it checks again and replaces the live tables.
 The live consumer then goes on where it was; what it applies again is dropped by version.
+Append-only tables (the order changes behind the open data and the feed) are not copied: the
+rebuild adds the rows they miss to the live table itself, so served feed positions never move.
 
 The embedded broker's end offsets are not reliable, so the rebuild does not ask how far the
 topics go: it stops reading when they go quiet and the shadow tables cover the live ones. When
@@ -32,6 +34,9 @@ from shared.logging import get_logger
 from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+# Tables rebuilt in shadow copies and swapped in; append-only ones are completed in place.
+SHADOWED = tuple(table for table in TABLES if not table.append_only)
 
 Progress = Callable[[int, int], None]
 """Called with (events read, events the live projection applied) after each batch."""
@@ -97,7 +102,7 @@ async def rebuild(
     # The database stores one batch while the next is read and parsed.
     storing: asyncio.Task[None] | None = None
     try:
-        await store.create_shadow_tables(conn, TABLES)
+        await store.create_shadow_tables(conn, SHADOWED)
         await consumer.start()
         expected = await store.inbox_size(conn, SERVICE)
         quiet_since = time.monotonic()
@@ -122,7 +127,7 @@ async def rebuild(
             if await _try_swap(conn):
                 break
             if time.monotonic() - quiet_since > idle_seconds:
-                behind = await store.not_covered(conn, TABLES)
+                behind = await store.not_covered(conn, SHADOWED)
                 raise RebuildFailed(
                     f"the topics went quiet after {read} events but the rebuilt projection is "
                     f"still {behind} rows behind the live one: the topics no longer hold every "
@@ -143,19 +148,21 @@ async def rebuild(
 
 async def _store(conn: asyncpg.Connection, rows: Mapping[Table, list[Row]]) -> None:
     async with conn.transaction():
-        await store.apply(conn, rows, prefix=store.SHADOW_PREFIX)
+        await store.apply(
+            conn, {t: r for t, r in rows.items() if t in SHADOWED}, prefix=store.SHADOW_PREFIX
+        )
+        await store.apply(conn, {t: r for t, r in rows.items() if t not in SHADOWED})
 
 
 async def _try_swap(conn: asyncpg.Connection) -> bool:
     """Swap the shadow tables in if they cover the live ones; False when they do not yet."""
-    if await store.not_covered(conn, TABLES):
+    if await store.not_covered(conn, SHADOWED):
         return False
     async with conn.transaction():
-        await store.lock_live_tables(conn, TABLES)
-        if await store.not_covered(conn, TABLES):
+        await store.lock_live_tables(conn, SHADOWED)
+        if await store.not_covered(conn, SHADOWED):
             return False  # the live consumer stored more meanwhile: read on
-        await store.keep_feed_positions(conn)
-        await store.swap_in_shadow_tables(conn, TABLES)
+        await store.swap_in_shadow_tables(conn, SHADOWED)
     return True
 
 

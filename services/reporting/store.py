@@ -403,22 +403,6 @@ async def lock_live_tables(conn: Connection, tables: Sequence[Table]) -> None:
     await conn.execute(f"LOCK TABLE {names} IN EXCLUSIVE MODE")
 
 
-async def keep_feed_positions(conn: Connection) -> None:
-    """Rebuilt order changes keep their place in the public feed; changes the live projection
-    had not stored yet take a place after everything served so far."""
-    shadow = SHADOW_PREFIX + "order_change"
-    await conn.execute(
-        f"UPDATE {shadow} s SET txid = l.txid, seq = l.seq FROM order_change l"
-        " WHERE s.order_id = l.order_id AND s.version = l.version"
-    )
-    await conn.execute(
-        f"UPDATE {shadow} s SET txid = pg_current_xact_id(),"
-        " seq = nextval(pg_get_serial_sequence('order_change', 'seq'))"
-        " WHERE NOT EXISTS (SELECT 1 FROM order_change l"
-        " WHERE l.order_id = s.order_id AND l.version = s.version)"
-    )
-
-
 async def _indexes(conn: Connection, table: str) -> dict[str, str]:
     """Index definition (without its name and table) -> index name."""
     records = await conn.fetch(
