@@ -370,8 +370,8 @@ async def run(
     say("|---|---:|")
     say(f"| raw aiokafka consume, {count:,} events | {count / raw_seconds:,.0f} events/s |")
     say(f"| rebuild, same events | {result.rate:,.0f} events/s = **{ratio:.2f}** of raw consume |")
-    for name, (p50, p95) in latency.items():
-        say(f"| {name}, {orders:,} orders: p50 / p95 | {p50:.0f} / {p95:.0f} ms |")
+    for name, (median, p95) in latency.items():
+        say(f"| {name}, {orders:,} orders: p50 / p95 | {median:.0f} / {p95:.0f} ms |")
     say(f"| freshness at {rate:.0f} orders/s: p50 / p99 | {p50:.0f} / {p99:.0f} ms |")
 
 
