@@ -139,7 +139,7 @@ async def _top_vendors(conn: Connection, settings: Any, scope: Scope) -> list[Ro
 
 
 async def _funnel(conn: Connection, settings: Any, scope: Scope) -> list[Row]:
-    return domain.funnel_stages(await store.funnel(conn, scope.year, scope.opd))
+    return domain.funnel_stages(await store.orders_by_state(conn, scope.year, scope.opd))
 
 
 async def _lead_times(conn: Connection, settings: Any, scope: Scope) -> list[Row]:

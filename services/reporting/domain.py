@@ -43,17 +43,38 @@ def tkdn_weighted(line_total: int, tkdn: float | None, tkdn_verified: bool) -> D
     return Decimal(line_total) * Decimal(str(tkdn)) / 100
 
 
-FUNNEL_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("placed", ("placed",)),
-    ("approved", ("approved",)),
-    ("accepted", ("accepted_by_vendor",)),
-    ("received", ("received",)),
-    ("paid", ("paid",)),
-    ("expired", ("expired",)),
-    ("rejected", ("rejected", "rejected_by_vendor")),
-    ("cancelled", ("cancelled",)),
+_ACCEPTED = frozenset({"accepted", "shipped", "delivery_disputed", "received", "paid", "completed"})
+_RECEIVED = frozenset({"received", "paid", "completed"})
+_PAID = frozenset({"paid", "completed"})
+
+
+def funnel_reached(state: str, has_sp: bool) -> list[str]:
+    """The funnel stages an order in `state` has passed. An order only moves forward (a disputed
+    delivery goes back to shipping, still accepted), so its state says how far it came."""
+    checks = (
+        ("placed", True),
+        ("approved", has_sp),
+        ("accepted", state in _ACCEPTED),
+        ("received", state in _RECEIVED),
+        ("paid", state in _PAID),
+        ("expired", state == "expired"),
+        ("rejected", state in ("rejected", "rejected_by_vendor")),
+        ("cancelled", state == "cancelled"),
+    )
+    return [stage for stage, reached in checks if reached]
+
+
+FUNNEL_STAGES = (
+    "placed",
+    "approved",
+    "accepted",
+    "received",
+    "paid",
+    "expired",
+    "rejected",
+    "cancelled",
 )
-"""Funnel stages and the order steps (event names) that reach each."""
+"""The funnel's stages, in the order `funnel_reached` lists them."""
 
 
 @dataclass(frozen=True)
@@ -182,12 +203,13 @@ def share_figures(
     return figures
 
 
-def funnel_stages(steps: Mapping[str, int]) -> list[dict[str, Any]]:
-    """Orders that reached each funnel stage (an order counts once per stage)."""
-    return [
-        {"stage": stage, "orders": sum(steps.get(step, 0) for step in reached_by)}
-        for stage, reached_by in FUNNEL_STEPS
-    ]
+def funnel_stages(orders_by_state: Iterable[tuple[str, bool, int]]) -> list[dict[str, Any]]:
+    """Orders that reached each funnel stage, from (state, SP issued, orders) counts."""
+    reached = dict.fromkeys(FUNNEL_STAGES, 0)
+    for state, has_sp, orders in orders_by_state:
+        for stage in funnel_reached(state, has_sp):
+            reached[stage] += orders
+    return [{"stage": stage, "orders": count} for stage, count in reached.items()]
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula.

@@ -208,17 +208,19 @@ async def top_vendors(conn: Connection, year: int, opd: str | None, limit: int) 
     )
 
 
-async def funnel(conn: Connection, year: int, opd: str | None) -> dict[str, int]:
+async def orders_by_state(
+    conn: Connection, year: int, opd: str | None
+) -> list[tuple[str, bool, int]]:
+    """How many orders are in each state, with or without an SP."""
     records = await conn.fetch(
         f"""
-        SELECT s.step, count(*) AS orders
-        FROM orders o JOIN order_step s ON s.order_id = o.order_id
-        WHERE {_SCOPE} GROUP BY 1
+        SELECT o.state, o.sp_number IS NOT NULL AS has_sp, count(*) AS orders
+        FROM orders o WHERE {_SCOPE} GROUP BY 1, 2
         """,
         year,
         opd,
     )
-    return {r["step"]: r["orders"] for r in records}
+    return [(r["state"], r["has_sp"], r["orders"]) for r in records]
 
 
 async def lead_times(conn: Connection, year: int, opd: str | None) -> Row:

@@ -47,10 +47,22 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
     ]
 
 
-def test_funnel_counts_both_kinds_of_rejection() -> None:
-    stages = domain.funnel_stages({"placed": 4, "rejected": 1, "rejected_by_vendor": 2})
-    assert {s["stage"]: s["orders"] for s in stages}["rejected"] == 3
+def test_funnel_counts_how_far_each_order_came() -> None:
+    stages = domain.funnel_stages(
+        [("paid", True, 2), ("rejected", False, 1), ("rejected_by_vendor", True, 2)]
+    )
+    assert {s["stage"]: s["orders"] for s in stages} == {
+        "placed": 5,
+        "approved": 4,
+        "accepted": 2,
+        "received": 2,
+        "paid": 2,
+        "expired": 0,
+        "rejected": 3,
+        "cancelled": 0,
+    }
     assert stages[0]["stage"] == "placed"
+    assert domain.funnel_reached("delivery_disputed", True) == ["placed", "approved", "accepted"]
 
 
 def test_safe_filename() -> None:
