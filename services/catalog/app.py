@@ -13,13 +13,14 @@ from shared.contracts.catalog import CATALOG_EVENTS
 from shared.contracts.stock import STOCK_EVENTS
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
+from shared.types import TimeZoneName
 
 
 class CatalogSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore")
 
     http_port: int = 8002
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Jakarta", description="the calendar TKDN certificate dates are read in"
     )
     claims_check_interval_seconds: float = Field(

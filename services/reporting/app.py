@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.reporting import api, handlers
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
-
-
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return name
+from shared.types import TimeZoneName
 
 
 class ReportingSettings(ServiceSettings):
@@ -40,7 +31,7 @@ class ReportingSettings(ServiceSettings):
         default={2023: 95.0},
         description="% of spend on domestic products, per fiscal year (SE LKPP 8/2023: 95%)",
     )
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Jakarta", description="whose calendar months and fiscal years figures use"
     )
     ocid_prefix: str = Field(
