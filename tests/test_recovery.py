@@ -31,7 +31,7 @@ SUSPENDED = "ekatalog.vendor.suspended.v1"
 
 
 class Market:
-    """The vendors and catalog services of one data directory, driven as people would."""
+    """The platform of one data directory (vendors and catalog driven), as people would."""
 
     def __init__(self, data_dir: Path) -> None:
         self.secret = (data_dir / "jwt-secret").read_text().strip()
@@ -161,7 +161,7 @@ async def _stop(platform: Platform, sig: int = signal.SIGINT) -> None:
 
 async def _listed_market(data_dir: Path) -> tuple[Market, str, dict[str, dict[str, Any]]]:
     """A first run: 50 verified vendors with one listed product each, then a clean stop."""
-    first = Platform(data_dir, "vendors", "catalog")
+    first = Platform(data_dir)
     try:
         await _ready(first)
         market = Market(data_dir)
@@ -186,9 +186,9 @@ async def test_suspensions_made_while_the_catalog_was_down_reach_it_at_the_next_
         await market.suspend(alone.url(0), list(listed))
     finally:
         await _stop(alone)
-    await asyncio.to_thread(alone.wait_for, "vendors: catalog not running", 5)
+    await asyncio.to_thread(alone.wait_for, "vendors: catalog, orders, reporting not running", 5)
 
-    both = Platform(data_dir, "vendors", "catalog")
+    both = Platform(data_dir)
     try:
         # Only what the catalog may not have stored goes out again: the 50 suspensions.
         await asyncio.to_thread(both.wait_for, f"vendors: publishing again {VENDORS} event(s)", 30)
@@ -225,7 +225,7 @@ async def test_suspensions_made_while_the_catalog_was_down_reach_it_at_the_next_
 @pytest.mark.slow
 async def test_a_stop_right_after_a_burst_lets_the_catalog_drain_first(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    first = Platform(data_dir, "vendors", "catalog")
+    first = Platform(data_dir)
     try:
         await _ready(first)
         market = Market(data_dir)
@@ -238,7 +238,7 @@ async def test_a_stop_right_after_a_burst_lets_the_catalog_drain_first(tmp_path:
         first.wait_for, f"vendors: every consumer stored its events up to position {logged}", 5
     )
 
-    second = Platform(data_dir, "vendors", "catalog")
+    second = Platform(data_dir)
     try:
         await _ready(second)
         assert not any("vendors: publishing again" in line for line in second.output)
@@ -257,7 +257,7 @@ async def test_a_power_cut_right_after_a_burst_loses_nothing_and_applies_nothing
     data_dir = tmp_path / "data"
     market, etalase_id, listed = await _listed_market(data_dir)
 
-    cut = Platform(data_dir, "vendors", "catalog")
+    cut = Platform(data_dir)
     await _ready(cut)
     await market.suspend(cut.url(0), list(listed))
     supervisor = psutil.Process(cut.process.pid)
@@ -270,7 +270,7 @@ async def test_a_power_cut_right_after_a_burst_loses_nothing_and_applies_nothing
     assert alive == [], "processes outlived the power cut"
     assert (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL did not stop cleanly"
 
-    after = Platform(data_dir, "vendors", "catalog")
+    after = Platform(data_dir)
     try:
         await _ready(after)
         server_log = (data_dir / "postgres" / "server.log").read_text()
