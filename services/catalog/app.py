@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.catalog import api, handlers, jobs
 from shared.contracts.catalog import CATALOG_EVENTS
+from shared.contracts.stock import STOCK_EVENTS
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
 
@@ -38,7 +39,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             settings=settings,
             migrations=Path(__file__).parent / "migrations",
             routers=[api.router],
-            publishes=CATALOG_EVENTS,
+            publishes=(*CATALOG_EVENTS, *STOCK_EVENTS),
             consumer=handlers.build_consumer(settings),
         )
     )

@@ -1,0 +1,60 @@
+"""An orders service stopped while its orders wait for the catalog picks the saga up again
+after a restart: nothing is lost, nothing is applied twice."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaProducer
+
+from tests.catalog.helpers import Catalog, catalog_app
+from tests.orders.helpers import Clock, Platform, orders_app, start_of_working_week
+from tests.support import Infra, eventually, running, scratch_database
+
+
+async def test_a_restarted_orders_service_finishes_the_saga(infra: Infra) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    clock = Clock(start_of_working_week())
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await producer.start()
+    try:
+        async with (
+            scratch_database(infra) as catalog_db,
+            scratch_database(infra) as orders_db,
+        ):
+            catalog_service = catalog_app(infra, catalog_db, prefix)
+            async with running(catalog_service) as catalog_client:
+                catalog = Catalog(
+                    catalog_client,
+                    catalog_service.state.pool,
+                    producer,
+                    infra.bootstrap_servers,
+                    prefix,
+                )
+                first = orders_app(infra, orders_db, prefix, clock)
+                async with running(first) as client:
+                    platform = Platform(
+                        catalog, client, first.state.pool, clock, first.state.orders
+                    )
+                    buyers = platform.buyers()
+                    seller = await platform.seller()
+                    product = await platform.product(seller, stock=10)
+                    rup = await platform.rup(buyers)
+                    placed = [
+                        await platform.place(buyers, rup, seller, [(product["id"], 1)])
+                        for _ in range(5)
+                    ]
+                # Stopped right after the checkouts: answers are still on their way.
+                second = orders_app(infra, orders_db, prefix, clock)
+                async with running(second) as client:
+                    platform.client, platform.pool = client, second.state.pool
+                    for order in placed:
+                        confirmed = await platform.reaches(order["id"], "awaiting_approval")
+                        assert confirmed["version"] == 2
+
+                    async def reserved_once() -> bool:
+                        return await platform.stock(product["id"]) == 5
+
+                    await eventually(reserved_once)
+    finally:
+        await producer.stop()
