@@ -48,9 +48,9 @@ def _refusal(event: OrderPlaced, rows: dict[uuid.UUID, Any]) -> StockReservation
         row = rows.get(line.product_id)
         if (
             row is None
-            or row["state"] != "listed"
-            or not row["etalase_open"]
-            or row["vendor_id"] != event.vendor.vendor_id
+            or row.state != "listed"
+            or not row.etalase_open
+            or row.vendor_id != event.vendor.vendor_id
         ):
             return _rejected(
                 event,
@@ -58,11 +58,11 @@ def _refusal(event: OrderPlaced, rows: dict[uuid.UUID, Any]) -> StockReservation
                 f"product {line.product_id} is not listed",
                 line.product_id,
             )
-        if row["price"] != line.listed_price:
+        if row.price != line.listed_price:
             return _rejected(
                 event,
                 ReservationRefusal.PRICE_CHANGED,
-                f"product {line.product_id} now costs {row['price']}, not {line.listed_price}",
+                f"product {line.product_id} now costs {row.price}, not {line.listed_price}",
                 line.product_id,
             )
     return None

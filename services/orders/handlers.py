@@ -7,6 +7,7 @@ from services.orders import commands, store
 from services.orders.commands import Context
 from shared.consumer import EventConsumer
 from shared.contracts.catalog import (
+    ProductClaimsReviewed,
     ProductEvent,
     ProductListed,
     ProductPriceChanged,
@@ -42,6 +43,7 @@ PRODUCT_EVENTS = (
     ProductTakenDown,
     ProductPriceChanged,
     ProductUpdated,
+    ProductClaimsReviewed,
 )
 
 

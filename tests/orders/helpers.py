@@ -115,8 +115,18 @@ class Platform:
 
     async def product(self, seller: Seller, **overrides: Any) -> dict[str, Any]:
         """A listed product, once the orders service's projection has it."""
-        product = await self.catalog.listed(seller.headers, seller.etalase_id, **overrides)
+        product = await self.catalog.listed(
+            seller.headers, seller.etalase_id, verify=True, **overrides
+        )
         await self.known("product_projection", "product_id", uuid.UUID(product["id"]), "listed")
+        await eventually(
+            lambda: self.pool.fetchval(
+                "SELECT version >= $2 FROM product_projection WHERE product_id = $1",
+                uuid.UUID(product["id"]),
+                product["version"],
+            ),
+            timeout=20,
+        )
         return product
 
     async def known(self, table: str, key: str, value: uuid.UUID, state: str) -> None:
