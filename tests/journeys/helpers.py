@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from ekatalog.demo import VendorPlan, registration
 from shared.auth import Role, mint_token
 from tests.processes import Platform
 from tests.support import eventually
@@ -112,3 +113,166 @@ async def counts(users: Users) -> dict[str, int]:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+@dataclass
+class Seller:
+    """A verified vendor with one listed product in a storefront of its own category."""
+
+    vendor_id: str
+    headers: dict[str, str]
+    product: dict[str, Any]
+
+
+async def listed_seller(users: Users, *, stock: int = 100, price: int = 250_000) -> Seller:
+    """A vendor registers, the manager verifies it, opens a storefront, and lists its product
+    with its claims verified, all over HTTP; waits until the orders service knows both."""
+    vendor_id = new_id()
+    vendor = users.bearer(Role.VENDOR, f"penyedia-{vendor_id[:8]}", vendor_id=vendor_id)
+    plan = VendorPlan(f"CV Journey {vendor_id[:8]}", "CV", "33.75.01", 3 * 10**9, "BATIK", True)
+    code = f"J{vendor_id[:8]}"
+    async with users.client(VENDORS) as vendors, users.client(CATALOG) as catalog:
+        registered = await vendors.post("/vendors", json=registration(plan), headers=vendor)
+        assert registered.status_code == 201, registered.text
+        verified = await vendors.post(f"/vendors/{vendor_id}/verify", headers=users.manager)
+        assert verified.status_code == 200, verified.text
+        body = {
+            "code": code,
+            "name": f"Etalase {code}",
+            "categories": [{"code": code, "name": "Batik", "children": []}],
+        }
+        etalase = await catalog.post("/etalase", json=body, headers=users.manager)
+        assert etalase.status_code == 201, etalase.text
+        etalase_id = etalase.json()["id"]
+        opened = await catalog.post(f"/etalase/{etalase_id}/open", headers=users.manager)
+        assert opened.status_code == 200, opened.text
+        offer = {
+            "etalase_id": etalase_id,
+            "vendor_type": "producer",
+            "category_code": code,
+            "name": f"Kain batik tulis {code}",
+            "kbki": "26290",
+            "unit": "lembar",
+            "price": price,
+            "tax_percent": 11,
+            "pdn": True,
+            "tkdn": 45.0,
+            "bmp": 5.0,
+            "tkdn_certificate": f"TKDN-{code}",
+            "tkdn_valid_until": "2030-12-31",
+            "stock": stock,
+            "delivery_regions": ["33.75"],
+        }
+
+        async def submitted() -> dict[str, Any]:
+            response = await catalog.post("/products", json=offer, headers=vendor)
+            assert response.status_code == 201, response.text  # 403 until the catalog knows
+            result: dict[str, Any] = response.json()
+            return result
+
+        product = await eventually(submitted, timeout=30)
+        claims = {"claims": {"pdn": "verified", "tkdn": "verified", "bmp": "verified"}}
+        approved = await catalog.post(
+            f"/products/{product['id']}/approve", json=claims, headers=users.manager
+        )
+        assert approved.status_code == 200, approved.text
+    return Seller(vendor_id, vendor, approved.json())
+
+
+@dataclass
+class Buyers:
+    opd: str
+    pp: dict[str, str]
+    ppk: dict[str, str]
+    treasurer: dict[str, str]
+
+    @property
+    def ppk_id(self) -> str:
+        return f"ppk-{self.opd.lower()}"
+
+
+def buyers_of(users: Users, opd: str) -> Buyers:
+    return Buyers(
+        opd,
+        users.bearer(Role.PP, f"pp-{opd.lower()}", opd_id=opd),
+        users.bearer(Role.PPK, f"ppk-{opd.lower()}", opd_id=opd),
+        users.bearer(Role.TREASURER, f"bendahara-{opd.lower()}", opd_id=opd),
+    )
+
+
+async def rup(users: Users, buyers: Buyers, pagu: int, procurement_type: str = "barang") -> str:
+    code = f"RUP-J-{new_id()[:8]}"
+    body = {
+        "rup_code": code,
+        "opd_id": buyers.opd,
+        "package_name": "Pengadaan seragam batik",
+        "fiscal_year": 2026,
+        "procurement_type": procurement_type,
+        "pagu": pagu,
+    }
+    async with users.client(ORDERS) as orders:
+        response = await orders.post("/rup", json=body, headers=users.manager)
+    assert response.status_code == 200, response.text
+    return code
+
+
+async def place(
+    users: Users,
+    buyers: Buyers,
+    rup_code: str,
+    seller: Seller,
+    quantity: int,
+    method: str = "direct",
+) -> httpx.Response:
+    """Place an order, retrying while the orders service has not yet heard of the product."""
+    body = {
+        "rup_code": rup_code,
+        "vendor_id": seller.vendor_id,
+        "method": method,
+        "ppk_id": buyers.ppk_id,
+        "delivery_address": "Jl. Mataram No. 1, Pekalongan",
+        "lines": [{"product_id": seller.product["id"], "quantity": quantity}],
+    }
+    async with users.client(ORDERS) as orders:
+
+        async def known() -> httpx.Response:
+            response = await orders.post("/orders", json=body, headers=buyers.pp)
+            rule = response.json().get("rule") if response.status_code == 422 else None
+            assert rule not in ("vendor_unknown", "product_not_listed"), response.text
+            return response
+
+        return await eventually(known, timeout=30)
+
+
+async def order(users: Users, order_id: str) -> dict[str, Any]:
+    async with users.client(ORDERS) as orders:
+        response = await orders.get(f"/orders/{order_id}", headers=users.auditor)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def reaches(users: Users, order_id: str, state: str, timeout: float = 30) -> dict[str, Any]:
+    async def there() -> dict[str, Any]:
+        found = await order(users, order_id)
+        assert found["state"] == state, f"{found['state']} is not {state}"
+        return found
+
+    return await eventually(there, timeout=timeout)
+
+
+async def act(
+    users: Users, order_id: str, step: str, headers: dict[str, str], body: Any = None
+) -> dict[str, Any]:
+    async with users.client(ORDERS) as orders:
+        response = await orders.post(f"/orders/{order_id}/{step}", json=body, headers=headers)
+    assert response.status_code == 200, (step, response.text)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def stock(users: Users, product_id: str) -> int:
+    async with users.client(CATALOG) as catalog:
+        response = await catalog.get(f"/products/{product_id}", headers=users.auditor)
+    assert response.status_code == 200, response.text
+    return int(response.json()["stock"])
