@@ -19,6 +19,7 @@ from tests.journeys.helpers import (
     buyers_of,
     dashboard_agrees,
     listed_seller,
+    place,
     rup,
 )
 from tests.processes import Platform
@@ -89,6 +90,8 @@ async def test_each_service_killed_mid_stream_loses_and_doubles_nothing(
     seller = await listed_seller(users, stock=10_000, price=100_000)
     buyers = buyers_of(users, "DINDAGKOP")
     code = await rup(users, buyers, pagu=10_000_000_000)
+    # The first order waits until the orders service has heard of the vendor and product.
+    assert (await place(users, buyers, code, seller, 1)).status_code == 201
     before = await dashboard_agrees(users)
     limit = asyncio.Semaphore(CONCURRENCY)
 
