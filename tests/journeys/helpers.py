@@ -276,3 +276,10 @@ async def stock(users: Users, product_id: str) -> int:
         response = await catalog.get(f"/products/{product_id}", headers=users.auditor)
     assert response.status_code == 200, response.text
     return int(response.json()["stock"])
+
+
+async def scene(users: Users, opd: str, pagu: int, **offer: int) -> tuple[Seller, Buyers, str]:
+    """A listed seller, the buyers of `opd` and a RUP package of theirs with `pagu`."""
+    seller = await listed_seller(users, **offer)
+    buyers = buyers_of(users, opd)
+    return seller, buyers, await rup(users, buyers, pagu)

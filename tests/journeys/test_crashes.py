@@ -16,11 +16,9 @@ from tests.journeys.helpers import (
     Buyers,
     Seller,
     Users,
-    buyers_of,
     dashboard_agrees,
-    listed_seller,
     place,
-    rup,
+    scene,
 )
 from tests.processes import Platform
 
@@ -87,9 +85,9 @@ async def one_order(
 async def test_each_service_killed_mid_stream_loses_and_doubles_nothing(
     platform: Platform, users: Users
 ) -> None:
-    seller = await listed_seller(users, stock=10_000, price=100_000)
-    buyers = buyers_of(users, "DINDAGKOP")
-    code = await rup(users, buyers, pagu=10_000_000_000)
+    seller, buyers, code = await scene(
+        users, "DINDAGKOP", 10_000_000_000, stock=10_000, price=100_000
+    )
     # The first order waits until the orders service has heard of the vendor and product.
     assert (await place(users, buyers, code, seller, 1)).status_code == 201
     before = await dashboard_agrees(users)

@@ -16,13 +16,11 @@ from tests.journeys.helpers import (
     CATALOG,
     Users,
     act,
-    buyers_of,
     dashboard_agrees,
-    listed_seller,
     order,
     place,
     reaches,
-    rup,
+    scene,
     stock,
 )
 from tests.processes import Platform
@@ -63,9 +61,7 @@ async def test_a_vendor_sells_to_a_pp_from_registration_to_payment(
     platform: Platform, users: Users
 ) -> None:
     before = await dashboard_agrees(users)
-    seller = await listed_seller(users, price=400_000)
-    buyers = buyers_of(users, "DISDIK")
-    code = await rup(users, buyers, pagu=100_000_000)
+    seller, buyers, code = await scene(users, "DISDIK", 100_000_000, price=400_000)
 
     placed = await place(users, buyers, code, seller, 40, method="negotiation")
     assert placed.status_code == 201, placed.text
@@ -127,9 +123,7 @@ async def test_a_vendor_sells_to_a_pp_from_registration_to_payment(
 async def test_a_vendor_suspended_before_the_sp_loses_its_order(
     platform: Platform, users: Users
 ) -> None:
-    seller = await listed_seller(users, stock=10)
-    buyers = buyers_of(users, "DINKES")
-    code = await rup(users, buyers, pagu=50_000_000)
+    seller, buyers, code = await scene(users, "DINKES", 50_000_000, stock=10)
     placed = await place(users, buyers, code, seller, 4)
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["id"]
@@ -158,9 +152,7 @@ async def test_a_vendor_suspended_before_the_sp_loses_its_order(
 async def test_an_exhausted_pagu_refuses_the_next_order_until_one_is_cancelled(
     platform: Platform, users: Users
 ) -> None:
-    seller = await listed_seller(users, price=1_000_000)
-    buyers = buyers_of(users, "DPUPR")
-    code = await rup(users, buyers, pagu=5_000_000)
+    seller, buyers, code = await scene(users, "DPUPR", 5_000_000, price=1_000_000)
     first = await place(users, buyers, code, seller, 5)
     assert first.status_code == 201, first.text
     refused = await place(users, buyers, code, seller, 1)
@@ -175,9 +167,7 @@ async def test_an_exhausted_pagu_refuses_the_next_order_until_one_is_cancelled(
 async def test_orders_racing_for_the_last_units_never_oversell(
     platform: Platform, users: Users
 ) -> None:
-    seller = await listed_seller(users, stock=5)
-    buyers = buyers_of(users, "SETDA")
-    code = await rup(users, buyers, pagu=100_000_000)
+    seller, buyers, code = await scene(users, "SETDA", 100_000_000, stock=5)
     first = await place(users, buyers, code, seller, 1)  # the orders service knows the product
     assert first.status_code == 201, first.text
     rest = await asyncio.gather(*(place(users, buyers, code, seller, 1) for _ in range(7)))

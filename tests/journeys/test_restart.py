@@ -13,12 +13,10 @@ import pytest
 from tests.journeys.helpers import (
     ORDERS,
     Users,
-    buyers_of,
     dashboard_agrees,
-    listed_seller,
     order,
     place,
-    rup,
+    scene,
 )
 from tests.journeys.test_crashes import one_order
 from tests.processes import Platform
@@ -34,9 +32,9 @@ async def test_a_platform_restarted_mid_stream_loses_and_doubles_nothing(tmp_pat
     try:
         await asyncio.to_thread(first.wait_for, "all services ready", 180)
         users = Users(first)
-        seller = await listed_seller(users, stock=10_000, price=100_000)
-        buyers = buyers_of(users, "DINPERKIM")
-        code = await rup(users, buyers, pagu=10_000_000_000)
+        seller, buyers, code = await scene(
+            users, "DINPERKIM", 10_000_000_000, stock=10_000, price=100_000
+        )
         # The first order waits until the orders service has heard of the vendor and product.
         assert (await place(users, buyers, code, seller, 1)).status_code == 201
         limit = asyncio.Semaphore(8)
