@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install up test lint format bench schemas clean
+.PHONY: install up demo test lint format bench schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(BIN)/.installed
 
 up: install
 	$(BIN)/ekatalog up $(ARGS)
+
+demo: install
+	$(BIN)/ekatalog demo $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)

@@ -739,7 +739,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schemas.add_argument("--out", type=Path, default=Path("docs"), help="the docs folder")
     schemas.set_defaults(func=cmd_schemas)
+
+    demo = sub.add_parser(
+        "demo",
+        help="fill a running platform with a demo city through its APIs",
+        description="Register vendors, storefronts, products, RUP packages and orders of a demo "
+        "Kota Pekalongan through the public HTTP APIs of a running platform (`ekatalog up`); "
+        "running it again adds nothing.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="where the services listen")
+    demo.add_argument(
+        "--base-port", type=int, default=8001, help="vendors' port; the rest count up"
+    )
+    demo.add_argument(
+        "--scale", type=int, default=1, help="multiply vendors and orders (default 1)"
+    )
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="holds the secret")
+    demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ekatalog.demo import DemoError, Urls, run
+
+    if args.scale < 1:
+        raise SystemExit("--scale must be at least 1")
+    secret = os.environ.get("EKATALOG_JWT_SECRET") or local_secret(args.data_dir)
+    urls = Urls.local(args.host, args.base_port)
+    try:
+        summary = asyncio.run(run(urls, secret, args.scale))
+    except (DemoError, httpx.HTTPError) as exc:
+        raise SystemExit(f"ekatalog demo: {exc}") from None
+    print(
+        json.dumps(
+            {"created": summary.created, "found": summary.existing, "order_states": summary.states}
+        )
+    )
+    print(f"dashboard: {urls.reporting}/dashboard")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

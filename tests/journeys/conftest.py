@@ -1,0 +1,26 @@
+"""One platform started as a user starts it (`ekatalog up`, processes) for the journeys."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from tests.journeys.helpers import Users
+from tests.processes import Platform
+
+
+@pytest.fixture(scope="package")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    running = Platform(tmp_path_factory.mktemp("journeys") / "data")
+    try:
+        running.wait_for("all services ready", 180)
+        yield running
+    finally:
+        running.stop(signal.SIGINT)
+
+
+@pytest.fixture
+def users(platform: Platform) -> Users:
+    return Users(platform)
