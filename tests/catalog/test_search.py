@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.catalog.schemas import SearchPage
 from services.catalog.search import SearchQuery, Sort
 from shared.cursor import encode_cursor
 from tests.catalog.helpers import MANAGER, Catalog
@@ -74,6 +75,8 @@ async def test_relevance_is_the_mean_best_variant_score_at_our_threshold(
     async def score(q: str) -> float:
         found = await _search(catalog, q=q, **scope)
         assert [p["id"] for p in found["items"]] == [batik["id"]], q
+        # The page is serialised without a second validation: it must be what the model says.
+        assert SearchPage.model_validate(found).model_dump(mode="json") == found
         return float(found["items"][0]["score"])
 
     assert await score("batik tulis") == 1.0
