@@ -544,6 +544,24 @@ def generated_documents() -> dict[Path, str]:
     return documents
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from services.reporting.rebuild import ProgressBar, RebuildFailed, rebuild
+
+    settings = _load_settings(args.service)
+    bar = ProgressBar(sys.stderr)
+    try:
+        result = asyncio.run(rebuild(settings, progress=bar, idle_seconds=args.idle_seconds))
+    except RebuildFailed as exc:
+        raise SystemExit(f"ekatalog rebuild {args.service}: {exc}") from None
+    finally:
+        bar.close()
+    print(
+        f"rebuilt {args.service} from {result.events:,} events in {result.seconds:.1f} s"
+        f" ({result.rate:,.0f}/s; {result.skipped} unreadable skipped)"
+    )
+    return 0
+
+
 def _pretty(document: object) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -680,6 +698,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     token.set_defaults(func=cmd_token)
+
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="rebuild a projection from the events on its topics",
+        description="Replay every event into fresh tables and swap them in atomically; the "
+        "live projection serves meanwhile. Uses the service's environment.",
+    )
+    rebuild.add_argument("service", choices=["reporting"])
+    rebuild.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10.0,
+        help="give up when the topics stay quiet this long before the rebuild caught up",
+    )
+    rebuild.set_defaults(func=cmd_rebuild)
 
     dlq = sub.add_parser(
         "dlq", help="list or re-drive dead letters", description="Dead letters live in <topic>.dlq."

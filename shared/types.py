@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -78,3 +79,15 @@ Percent = Annotated[StrictFloat, Field(ge=0, le=100)]
 # Bounds on collections a body may carry; one name per kind of list keeps them consistent.
 MAX_LIST_ITEMS = 100
 MAX_MAPPING_ENTRIES = 100
+
+
+def time_zone_name(value: str) -> str:
+    """An IANA time zone the platform's tz database knows, e.g. Asia/Jakarta."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise refusal(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(time_zone_name)]

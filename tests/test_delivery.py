@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from shared.embedded import Tansu, free_port
 from shared.outbox import Outbox, outbox_backlog
@@ -84,7 +84,8 @@ async def test_ten_thousand_events_arrive_exactly_once_in_order_through_failures
     await consumer.stop()
     stopped_at = await applied_total(pool)
     assert stopped_at < 4000, "the consumer was meant to stop mid-stream"
-    await asyncio.sleep(1)
+    # Once everything written is on the broker, a consumer still running would have moved on.
+    await eventually(lambda: _outbox_drained(pool), timeout=30)
     assert await applied_total(pool) == stopped_at, "a stopped consumer changed the projection"
     consumer = await start_consumer(bootstrap, pool, counter_consumer(topic_prefix, **options))
     await eventually(lambda: _at_least(pool, 4000), timeout=60)
@@ -92,15 +93,20 @@ async def test_ten_thousand_events_arrive_exactly_once_in_order_through_failures
     # (c) The broker becomes unreachable while new events are written: the outbox holds them.
     await proxy.cut()
     await write_events(pool, outbox, counter_events(21, 30))
-    await asyncio.sleep(4)
-    async with pool.acquire() as conn:
-        backlog, oldest = await outbox_backlog(conn)
-    assert backlog == 2000, "events written during the outage must wait in the outbox"
-    assert oldest > 2
+
+    async def held_through_the_outage() -> bool:
+        async with pool.acquire() as conn:
+            backlog, oldest = await outbox_backlog(conn)
+        assert backlog == 2000, "events written during the outage must wait in the outbox"
+        return oldest > 2
+
+    await eventually(held_through_the_outage, timeout=30)
     await proxy.start()
     await eventually(lambda: _at_least(pool, 6000), timeout=90)
 
     # (b) Everything published so far is published a second time, then the stream goes on.
+    topic = outbox.topic_for(CounterIncremented)
+    duplicates_before = _duplicates(topic)
     async with pool.acquire() as conn:
         republished = await conn.execute(
             """INSERT INTO outbox (event_id, topic, event_type, aggregate_id, payload, headers)
@@ -114,7 +120,8 @@ async def test_ten_thousand_events_arrive_exactly_once_in_order_through_failures
     total = AGGREGATES * EVENTS_PER_AGGREGATE
     await eventually(lambda: _outbox_drained(pool), timeout=90)
     await eventually(lambda: _at_least(pool, total), timeout=90)
-    await asyncio.sleep(1.5)  # let any late duplicate arrive before the final count
+    # Every re-published copy has reached the consumer and been dropped as a duplicate.
+    await eventually(lambda: _duplicates_seen(topic, duplicates_before + 6000), timeout=60)
 
     rows = await pool.fetch("SELECT * FROM counter_projection ORDER BY counter_id")
     assert len(rows) == AGGREGATES
@@ -129,8 +136,29 @@ async def test_ten_thousand_events_arrive_exactly_once_in_order_through_failures
     await pool.close()
 
 
+def _duplicates(topic: str) -> float:
+    seen = REGISTRY.get_sample_value(
+        "ekatalog_events_consumed_total",
+        {"consumer": "counters", "topic": topic, "outcome": "duplicate"},
+    )
+    return seen or 0.0
+
+
+async def _duplicates_seen(topic: str, count: float) -> bool:
+    return _duplicates(topic) >= count
+
+
 async def _at_least(pool: asyncpg.Pool, count: int) -> bool:
     return await applied_total(pool) >= count
+
+
+async def _holds_publishing_lock(pool: asyncpg.Pool, key: int) -> bool:
+    held = await pool.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1::bigint::oid"
+        " AND granted",
+        key,
+    )
+    return bool(held)
 
 
 async def _outbox_drained(pool: asyncpg.Pool) -> bool:
@@ -177,7 +205,7 @@ async def test_only_one_relay_publishes_per_database(
     first = make_relay(pool, database, infra.bootstrap_servers)
     second = make_relay(pool, database, infra.bootstrap_servers)
     await first.start()
-    await asyncio.sleep(0.5)
+    await eventually(lambda: _holds_publishing_lock(pool, first.lock_key), timeout=15)
     await second.start()
     outbox = Outbox("/test", topic_prefix)
     await ensure_topics(infra.bootstrap_servers, [outbox.topic_for(CounterIncremented)], 3)

@@ -10,15 +10,17 @@ from pydantic_settings import SettingsConfigDict
 
 from services.catalog import api, handlers, jobs
 from shared.contracts.catalog import CATALOG_EVENTS
+from shared.contracts.stock import STOCK_EVENTS
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
+from shared.types import TimeZoneName
 
 
 class CatalogSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore")
 
     http_port: int = 8002
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Jakarta", description="the calendar TKDN certificate dates are read in"
     )
     claims_check_interval_seconds: float = Field(
@@ -38,7 +40,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             settings=settings,
             migrations=Path(__file__).parent / "migrations",
             routers=[api.router],
-            publishes=CATALOG_EVENTS,
+            publishes=(*CATALOG_EVENTS, *STOCK_EVENTS),
             consumer=handlers.build_consumer(settings),
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.catalog import commands, store
+from services.catalog import commands, saga, store
 from shared.consumer import EventConsumer
 from shared.contracts.catalog import ProductListed, ProductState, ProductTakenDown, TakenDownBy
 from shared.contracts.vendors import VENDOR_EVENTS, VendorEvent
@@ -83,4 +83,5 @@ def build_consumer(settings: ServiceSettings) -> EventConsumer:
                 version=event.version,
             )
 
+    saga.register(consumer, outbox)
     return consumer

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.vendors import api
@@ -15,14 +13,7 @@ from shared.contracts.vendors import VENDOR_EVENTS
 from shared.regions import RegionCode
 from shared.service import BackgroundJob, ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
-
-
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return name
+from shared.types import TimeZoneName
 
 
 class VendorsSettings(ServiceSettings):
@@ -33,7 +24,7 @@ class VendorsSettings(ServiceSettings):
         default="33.75",
         description="Kemendagri code of the city (or province) whose vendors count as local",
     )
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Jakarta", description="whose calendar day KSWP validity and sanctions use"
     )
     daily_check_interval_seconds: float = Field(

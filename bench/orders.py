@@ -1,0 +1,414 @@
+"""Order intake over HTTP against a bare FastAPI + asyncpg floor, and the stock saga's latency.
+
+    .venv/bin/python bench/orders.py [--seconds 8] [--clients 8 32 64] [--no-fsync]
+
+Starts its own embedded PostgreSQL (durable commits unless --no-fsync) and tansu broker, then
+the catalog and orders services and the floor as separate uvicorn processes (one worker each),
+so that in one run and under the same load it measures, per number of concurrent HTTP clients:
+  floor    POST /floor: one transaction inserting two rows (an order row and an outbox row)
+  orders   POST /orders: a PPK's one-line direct purchase (authorisation, projections, domestic
+           priority, RUP lock and pagu, order + timeline + outbox in one transaction)
+and prints requests/s, p50 and p99 latency and the ratio orders/floor. After each level it waits
+until no order waits for its stock (so the next floor measure runs without a saga backlog) and
+prints the stock saga's completion time for that level's orders (order.placed written -> catalog
+reservation -> stock.reserved -> order.stock_confirmed written), from the orders' timeline.
+Orders spread over 64 RUP packages and 16 products, each with ample stock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Request
+
+from shared.auth import Role, mint_token
+from shared.contracts.vendors import VendorVerified
+from shared.embedded import EmbeddedPostgres, Tansu, free_port
+from shared.events import build_headers, encode
+
+SECRET = "bench-secret-0123456789-0123456789-0123456789"
+PACKAGES = 64
+PRODUCTS = 16
+
+
+# --------------------------------------------------------------------------- the floor
+
+
+def floor_app(dsn: str) -> FastAPI:
+    """The least a service can do per order: one transaction writing two rows."""
+    pool: asyncpg.Pool | None = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal pool
+        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+        yield
+        await pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/floor", status_code=201)
+    async def floor(request: Request) -> dict[str, str]:
+        body = await request.json()
+        order_id = uuid.uuid4()
+        assert pool is not None
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO floor_order (id, body) VALUES ($1, $2)", order_id, str(body)
+            )
+            await conn.execute(
+                "INSERT INTO floor_outbox (aggregate_id, payload) VALUES ($1, $2)",
+                order_id,
+                str(body),
+            )
+        return {"id": str(order_id)}
+
+    return app
+
+
+def serve_floor(port: int, dsn: str) -> None:
+    import uvicorn
+
+    uvicorn.run(floor_app(dsn), host="127.0.0.1", port=port, log_level="warning")
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def spawn(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"{url} did not become ready")
+
+
+def token(role: Role, **claims: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(SECRET, role=role, **claims)}"}
+
+
+async def seed(
+    catalog: str, orders: str, bootstrap: str, orders_dsn: str
+) -> tuple[list[str], list[str], str]:
+    vendor_id = uuid.uuid4()
+    event = VendorVerified(
+        vendor_id=vendor_id,
+        version=1,
+        occurred_at=datetime.now(UTC),
+        state="verified",
+        legal_name="CV Batik Jaya",
+        legal_form="CV",
+        nib="1234567890123",
+        npwp="012345678901234",
+        kbli=["13134"],
+        region_code="33.75",
+        scale="kecil",
+        is_umk=True,
+        is_koperasi=False,
+        is_local=True,
+        is_pkp=True,
+        verified_by="bench",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    headers = build_headers(
+        event_id=uuid.uuid4(),
+        event_type=event.type,
+        source="/ekatalog/vendors",
+        subject=str(vendor_id),
+        time=datetime.now(UTC),
+        correlation_id=None,
+    )
+    await producer.send_and_wait(
+        event.topic,
+        encode(event),
+        key=str(vendor_id).encode(),
+        headers=[(k, v.encode()) for k, v in headers.items()],
+    )
+    await producer.stop()
+    manager = token(Role.CATALOGUE_MANAGER)
+    vendor = token(Role.VENDOR, vendor_id=str(vendor_id))
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(200):  # until the catalog knows the vendor
+            etalase = await client.post(
+                f"{catalog}/etalase",
+                json={
+                    "code": f"ET-{uuid.uuid4().hex[:6]}",
+                    "name": "Tekstil",
+                    "categories": [{"code": "TEX", "name": "Tekstil"}],
+                    "vendor_types": ["producer"],
+                    "kbli": [],
+                },
+                headers=manager,
+            )
+            etalase_id = etalase.json()["id"]
+            await client.post(f"{catalog}/etalase/{etalase_id}/open", headers=manager)
+            product = await client.post(
+                f"{catalog}/products", json=product_body(etalase_id), headers=vendor
+            )
+            if product.status_code == 201:
+                break
+            await asyncio.sleep(0.2)
+        if product.status_code != 201:
+            raise SystemExit(f"the catalog refused the product: {product.text}")
+        products = [product.json()["id"]]
+        products += [
+            (
+                await client.post(
+                    f"{catalog}/products", json=product_body(etalase_id), headers=vendor
+                )
+            ).json()["id"]
+            for _ in range(PRODUCTS - 1)
+        ]
+        for product_id in products:
+            approved = await client.post(
+                f"{catalog}/products/{product_id}/approve", headers=manager
+            )
+            assert approved.status_code == 200, approved.text
+        packages = []
+        for i in range(PACKAGES):
+            code = f"RUP-BENCH-{i:03d}"
+            response = await client.post(
+                f"{orders}/rup",
+                json={
+                    "rup_code": code,
+                    "opd_id": "DISDIK",
+                    "package_name": f"Paket {i}",
+                    "fiscal_year": 2026,
+                    "procurement_type": "barang",
+                    "pagu": 10**14,
+                },
+                headers=manager,
+            )
+            assert response.status_code == 200, response.text
+            packages.append(code)
+    conn = await asyncpg.connect(orders_dsn)
+    try:
+        listed = "SELECT count(*) FROM product_projection WHERE state = 'listed'"
+        while await conn.fetchval(listed) < PRODUCTS:  # noqa: ASYNC110 - another process
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    return packages, products, str(vendor_id)
+
+
+def product_body(etalase_id: str) -> dict[str, Any]:
+    return {
+        "etalase_id": etalase_id,
+        "vendor_type": "producer",
+        "category_code": "TEX",
+        "name": "Kain batik tulis",
+        "description": "Batik tulis Pekalongan",
+        "specification": {"bahan": "katun"},
+        "kbki": "26290",
+        "unit": "lembar",
+        "price": 750_000,
+        "regional_prices": {},
+        "tax_percent": 11,
+        "pdn": True,
+        "tkdn": 45.5,
+        "bmp": 10,
+        "tkdn_certificate": "TKDN-1",
+        "tkdn_valid_until": "2031-06-30",
+        "stock": 2_000_000_000,
+        "delivery_regions": ["33.75"],
+        "photos": [],
+    }
+
+
+# --------------------------------------------------------------------------- load
+
+
+async def load(
+    url: str, clients: int, seconds: float, make_body: Any, headers: dict[str, str]
+) -> tuple[float, list[float], list[str]]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop_at = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker(n: int) -> None:
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                response = await client.post(url, json=make_body(n), headers=headers)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 201:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker(n) for n in range(clients)))
+        elapsed = time.monotonic() - started
+    return len(latencies) / elapsed, latencies, errors
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+async def saga_seconds(conn: asyncpg.Connection, since: datetime) -> list[float]:
+    """Once no order is waiting for its stock: for each order placed since `since`, the time
+    from `order.placed` to `order.stock_confirmed` (or `order.rejected`) being written."""
+    waited = time.monotonic()
+    pending = "SELECT count(*) FROM orders WHERE state = 'placed'"
+    while await conn.fetchval(pending):
+        if time.monotonic() - waited > 300:
+            raise SystemExit("orders still placed after 300 s")
+        await asyncio.sleep(0.5)
+    rows = await conn.fetch(
+        """SELECT extract(epoch FROM c.at - p.at) AS seconds
+           FROM order_timeline p JOIN order_timeline c
+             ON c.order_id = p.order_id AND c.version = 2 AND p.version = 1
+           WHERE p.at >= $1""",
+        since,
+    )
+    return [float(r["seconds"]) for r in rows]
+
+
+def milliseconds(latencies: list[float]) -> str:
+    """p50 / p99 in milliseconds."""
+    return f"{percentile(latencies, 0.5) * 1000:.1f} / {percentile(latencies, 0.99) * 1000:.1f}"
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="ekatalog-bench-") as tmp:
+        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+        broker = Tansu(free_port())
+        postgres.start(durable=not args.no_fsync)
+        broker.start()
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            admin = await asyncpg.connect(postgres.admin_dsn)
+            for name in ("catalog", "orders", "floor"):
+                await admin.execute(f'CREATE DATABASE "bench_{name}"')
+            await admin.close()
+            dsn = {n: postgres.dsn(f"bench_{n}") for n in ("catalog", "orders", "floor")}
+            conn = await asyncpg.connect(dsn["floor"])
+            await conn.execute(
+                "CREATE TABLE floor_order (id uuid PRIMARY KEY, body text NOT NULL,"
+                " created_at timestamptz NOT NULL DEFAULT now());"
+                "CREATE TABLE floor_outbox (id bigserial PRIMARY KEY, aggregate_id uuid NOT NULL,"
+                " payload text NOT NULL)"
+            )
+            await conn.close()
+            ports = {n: free_port() for n in ("catalog", "orders", "floor")}
+            for name in ("catalog", "orders"):
+                prefix = name.upper()
+                processes.append(
+                    spawn(
+                        [str(Path(sys.executable).parent / "ekatalog"), "serve", name],
+                        {
+                            f"{prefix}_DATABASE_URL": dsn[name],
+                            f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                            f"{prefix}_JWT_SECRET": SECRET,
+                            f"{prefix}_HTTP_PORT": str(ports[name]),
+                            f"{prefix}_LOG_LEVEL": "warning",
+                            f"{prefix}_CONSUMER_SESSION_TIMEOUT_MS": "2000",
+                        },
+                    )
+                )
+            processes.append(
+                spawn([sys.executable, __file__, "--floor", str(ports["floor"]), dsn["floor"]])
+            )
+            base = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+            for name in ("catalog", "orders"):
+                await wait_ready(f"{base[name]}/readyz")
+            await wait_ready(f"{base['floor']}/docs")
+            packages, products, vendor_id = await seed(
+                base["catalog"], base["orders"], broker.bootstrap_servers, dsn["orders"]
+            )
+            ppk = token(Role.PPK, opd_id="DISDIK", subject="ppk-bench")
+
+            def order_body(n: int) -> dict[str, Any]:
+                return {
+                    "rup_code": packages[n % PACKAGES],
+                    "vendor_id": vendor_id,
+                    "method": "direct",
+                    "ppk_id": "ppk-bench",
+                    "delivery_address": "Jl. Mataram No. 1, Pekalongan",
+                    "lines": [{"product_id": random.choice(products), "quantity": 1}],
+                }
+
+            print(f"{args.seconds:.0f} s per measure, after a 2 s warm-up of each endpoint")
+            await load(f"{base['floor']}/floor", 8, 2, order_body, ppk)
+            await load(f"{base['orders']}/orders", 8, 2, order_body, ppk)
+            print(
+                "| clients | floor req/s | floor p50 / p99 ms | orders req/s "
+                "| orders p50 / p99 ms | ratio | saga p50 / p99 ms | saga within 1 s |"
+            )
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            conn = await asyncpg.connect(dsn["orders"])
+            try:
+                for clients in args.clients:
+                    floor = await load(
+                        f"{base['floor']}/floor", clients, args.seconds, order_body, ppk
+                    )
+                    since = datetime.now(UTC)
+                    orders = await load(
+                        f"{base['orders']}/orders", clients, args.seconds, order_body, ppk
+                    )
+                    for name, errors in (("floor", floor[2]), ("orders", orders[2])):
+                        if errors:
+                            raise SystemExit(f"{name}: {len(errors)} failed, e.g. {errors[0]}")
+                    # The next floor runs only once this level's sagas are done.
+                    saga = await saga_seconds(conn, since)
+                    within = sum(s <= 1.0 for s in saga) / len(saga)
+                    print(
+                        f"| {clients} | {floor[0]:,.0f} | {milliseconds(floor[1])} | "
+                        f"{orders[0]:,.0f} | {milliseconds(orders[1])} | "
+                        f"{orders[0] / floor[0]:.2f} | {milliseconds(saga)} | {within:.1%} |",
+                        flush=True,
+                    )
+            finally:
+                await conn.close()
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=20)
+            broker.stop()
+            postgres.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument("--floor", nargs=2, metavar=("PORT", "DSN"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.floor:
+        serve_floor(int(arguments.floor[0]), arguments.floor[1])
+    else:
+        asyncio.run(main(arguments))

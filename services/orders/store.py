@@ -1,0 +1,356 @@
+"""The orders service's SQL: projections, RUP packages, orders and their timeline."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection
+
+Row = dict[str, Any]
+
+
+def _row(record: asyncpg.Record | None) -> Row | None:
+    return dict(record) if record is not None else None
+
+
+# --------------------------------------------------------------------------- projections
+
+_VENDOR_COLUMNS = (
+    "vendor_id",
+    "version",
+    "state",
+    "state_reason",
+    "legal_name",
+    "scale",
+    "is_umk",
+    "is_koperasi",
+    "is_local",
+)
+_PRODUCT_COLUMNS = (
+    "product_id",
+    "version",
+    "vendor_id",
+    "name",
+    "category_code",
+    "unit",
+    "price",
+    "pdn",
+    "pdn_verified",
+    "tkdn",
+    "bmp",
+    "tkdn_verified",
+    "bmp_verified",
+    "state",
+    "state_reason",
+)
+
+
+def _upsert_sql(table: str, columns: Sequence[str]) -> str:
+    """Insert or replace with a newer version. A snapshot without a `state_reason` keeps the
+    stored one while the state stays the same: only the event that changed the state (a
+    suspension, a take-down) carries its reason; later events of that state do not."""
+    names = ", ".join(columns)
+    params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}"
+        if c != "state_reason"
+        else f"{c} = CASE WHEN EXCLUDED.{c} IS NULL AND EXCLUDED.state = {table}.state"
+        f" THEN {table}.{c} ELSE EXCLUDED.{c} END"
+        for c in columns[1:]
+    )
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({params}) ON CONFLICT ({columns[0]}) DO UPDATE"
+        f" SET {updates}, updated_at = now() WHERE {table}.version < EXCLUDED.version"
+        f" RETURNING version"
+    )
+
+
+_UPSERT_VENDOR = _upsert_sql("vendor_projection", _VENDOR_COLUMNS)
+_UPSERT_PRODUCT = _upsert_sql("product_projection", _PRODUCT_COLUMNS)
+
+
+async def upsert_vendor(conn: Connection, values: Mapping[str, Any]) -> bool:
+    """Stores a newer snapshot; returns False (and changes nothing) for a stale one."""
+    stored = await conn.fetchval(_UPSERT_VENDOR, *(values[c] for c in _VENDOR_COLUMNS))
+    return stored is not None
+
+
+async def upsert_product(conn: Connection, values: Mapping[str, Any]) -> bool:
+    stored = await conn.fetchval(_UPSERT_PRODUCT, *(values[c] for c in _PRODUCT_COLUMNS))
+    return stored is not None
+
+
+async def get_vendor(conn: Connection, vendor_id: uuid.UUID) -> Row | None:
+    return _row(
+        await conn.fetchrow("SELECT * FROM vendor_projection WHERE vendor_id = $1", vendor_id)
+    )
+
+
+async def get_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
+    rows = await conn.fetch(
+        "SELECT * FROM product_projection WHERE product_id = ANY($1::uuid[])", list(product_ids)
+    )
+    return {r["product_id"]: dict(r) for r in rows}
+
+
+async def listed_in_categories(conn: Connection, categories: Sequence[str]) -> list[Row]:
+    """The domestic claims of every listed product in these categories whose vendor may sell."""
+    rows = await conn.fetch(
+        """SELECT p.category_code, p.pdn, p.pdn_verified, p.tkdn, p.bmp, p.tkdn_verified,
+                  p.bmp_verified
+           FROM product_projection p
+           JOIN vendor_projection v ON v.vendor_id = p.vendor_id AND v.state = 'verified'
+           WHERE p.state = 'listed' AND p.category_code = ANY($1::text[])""",
+        list(categories),
+    )
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- RUP packages
+
+RUP_FIELDS = (
+    "opd_id",
+    "package_name",
+    "fiscal_year",
+    "procurement_type",
+    "pagu",
+    "funding_source",
+    "method",
+)
+
+
+async def lock_rups(conn: Connection, codes: Sequence[str]) -> dict[str, Row]:
+    """Locks the packages in code order, so concurrent imports and orders never deadlock.
+
+    What live orders hold is read by `committed` in a later statement: a statement that waited
+    for the lock still sees the orders as they were when it started."""
+    rows = await conn.fetch(
+        "SELECT * FROM rup_package WHERE rup_code = ANY($1::text[]) ORDER BY rup_code FOR UPDATE",
+        list(codes),
+    )
+    return {r["rup_code"]: dict(r) for r in rows}
+
+
+async def get_rup(conn: Connection, code: str) -> Row | None:
+    return _row(await conn.fetchrow("SELECT * FROM rup_package WHERE rup_code = $1", code))
+
+
+async def insert_rup(conn: Connection, code: str, values: Mapping[str, Any]) -> Row:
+    row = await conn.fetchrow(
+        f"""INSERT INTO rup_package (rup_code, {", ".join(RUP_FIELDS)}, version)
+            VALUES ($1, {", ".join(f"${i}" for i in range(2, len(RUP_FIELDS) + 2))}, 1)
+            RETURNING *""",
+        code,
+        *(values[f] for f in RUP_FIELDS),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def update_rup(conn: Connection, code: str, values: Mapping[str, Any]) -> Row:
+    columns = [f for f in RUP_FIELDS if f in values]
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE rup_package SET {sets}, version = version + 1, updated_at = now()"
+        " WHERE rup_code = $1 RETURNING *",
+        code,
+        *(values[c] for c in columns),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def committed(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
+    """Per package, the total of its live orders."""
+    rows = await conn.fetch(
+        "SELECT rup_code, sum(total)::bigint AS amount FROM orders"
+        " WHERE live AND rup_code = ANY($1::text[]) GROUP BY rup_code",
+        list(codes),
+    )
+    return {r["rup_code"]: r["amount"] for r in rows}
+
+
+async def list_rups(
+    conn: Connection, opd_id: str | None, after: str | None, limit: int
+) -> list[Row]:
+    rows = await conn.fetch(
+        """SELECT * FROM rup_package
+           WHERE ($1::text IS NULL OR opd_id = $1) AND ($2::text IS NULL OR rup_code > $2)
+           ORDER BY rup_code LIMIT $3""",
+        opd_id,
+        after,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- orders
+
+_ORDER_COLUMNS = (
+    "id",
+    "version",
+    "state",
+    "opd_id",
+    "rup_code",
+    "procurement_type",
+    "fiscal_year",
+    "method",
+    "vendor_id",
+    "vendor",
+    "lines",
+    "product_ids",
+    "total",
+    "live",
+    "delivery_address",
+    "placed_by",
+    "placed_by_role",
+    "ppk_id",
+    "priority_compliant",
+    "placed_at",
+    "updated_at",
+)
+_UPDATABLE = frozenset(
+    {
+        "version",
+        "state",
+        "lines",
+        "total",
+        "live",
+        "negotiation",
+        "sp_number",
+        "sp_signed_at",
+        "next_deadline",
+        "deadline_kind",
+        "updated_at",
+    }
+)
+
+
+async def insert_order(conn: Connection, values: Mapping[str, Any]) -> Row:
+    row = await conn.fetchrow(
+        f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES"
+        f" ({', '.join(f'${i}' for i in range(1, len(_ORDER_COLUMNS) + 1))}) RETURNING *",
+        *(values[c] for c in _ORDER_COLUMNS),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def lock_order(conn: Connection, order_id: uuid.UUID) -> Row | None:
+    return _row(await conn.fetchrow("SELECT * FROM orders WHERE id = $1 FOR UPDATE", order_id))
+
+
+async def get_order(conn: Connection, order_id: uuid.UUID) -> Row | None:
+    return _row(await conn.fetchrow("SELECT * FROM orders WHERE id = $1", order_id))
+
+
+async def update_order(conn: Connection, order_id: uuid.UUID, changes: Mapping[str, Any]) -> Row:
+    columns = sorted(changes)
+    unknown = set(columns) - _UPDATABLE
+    assert not unknown, f"not updatable: {unknown}"
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE orders SET {sets} WHERE id = $1 RETURNING *",
+        order_id,
+        *(changes[c] for c in columns),
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def add_timeline(conn: Connection, entry: Mapping[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO order_timeline
+               (order_id, version, event_type, state, actor, actor_role, at, details)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        entry["order_id"],
+        entry["version"],
+        entry["event_type"],
+        entry["state"],
+        entry["actor"],
+        entry["actor_role"],
+        entry["at"],
+        entry["details"],
+    )
+
+
+async def timeline(conn: Connection, order_id: uuid.UUID) -> list[Row]:
+    rows = await conn.fetch(
+        "SELECT version, event_type, state, actor, actor_role, at, details FROM order_timeline"
+        " WHERE order_id = $1 ORDER BY version",
+        order_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def next_sp_number(conn: Connection) -> int:
+    value = await conn.fetchval("SELECT nextval('surat_pesanan_number')")
+    return int(value)
+
+
+async def lock_orders_where(
+    conn: Connection,
+    states: Sequence[str],
+    *,
+    vendor_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Ids of orders in these states of a vendor or holding a product, locked in id order."""
+    rows = await conn.fetch(
+        """SELECT id FROM orders
+           WHERE state = ANY($1::text[])
+             AND ($2::uuid IS NULL OR vendor_id = $2)
+             AND ($3::uuid IS NULL OR product_ids @> ARRAY[$3::uuid])
+           ORDER BY id FOR UPDATE""",
+        list(states),
+        vendor_id,
+        product_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def claim_overdue(conn: Connection, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Orders whose deadline passed, skipping those another transaction holds."""
+    rows = await conn.fetch(
+        """SELECT id FROM orders WHERE next_deadline <= $1
+           ORDER BY next_deadline LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def list_orders(
+    conn: Connection,
+    filters: Mapping[str, Any],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Row]:
+    """Newest first, keyset-paginated on (placed_at, id)."""
+    rows = await conn.fetch(
+        """SELECT * FROM orders
+           WHERE ($1::text IS NULL OR opd_id = $1)
+             AND ($2::uuid IS NULL OR vendor_id = $2)
+             AND ($3::text IS NULL OR state = $3)
+             AND ($4::text IS NULL OR rup_code = $4)
+             AND ($5::timestamptz IS NULL OR placed_at >= $5)
+             AND ($6::timestamptz IS NULL OR placed_at < $6)
+             AND ($7::timestamptz IS NULL OR (placed_at, id) < ($7, $8::uuid))
+           ORDER BY placed_at DESC, id DESC
+           LIMIT $9""",
+        filters.get("opd_id"),
+        filters.get("vendor_id"),
+        filters.get("state"),
+        filters.get("rup_code"),
+        filters.get("placed_from"),
+        filters.get("placed_to"),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [dict(r) for r in rows]

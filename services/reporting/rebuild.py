@@ -1,0 +1,188 @@
+"""Rebuild the projection from every event still on the topics, while the live one serves.
+
+The rebuild reads the consumed topics from their beginning, outside any consumer group, and
+applies each batch with one statement per table into shadow tables (`rebuild_*`). It swaps them
+in once they hold everything the live projection holds: then, in one transaction that stops the
+live consumer's writes for a moment (readers go on), it checks again and replaces the live tables.
+The live consumer then goes on where it was; what it applies again is dropped by version.
+Append-only tables (the order changes behind the open data and the feed) are not copied: the
+rebuild adds the rows they miss to the live table itself, so served feed positions never move.
+
+The embedded broker's end offsets are not reliable, so the rebuild does not ask how far the
+topics go: it stops reading when they go quiet and the shadow tables cover the live ones. When
+the topics no longer hold everything the live projection applied (retention, a broker restart),
+it gives up after `idle_seconds` of quiet and says so: replay the producers' logs first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+from services.reporting import store
+from services.reporting.handlers import CONSUMED_EVENTS, SERVICE
+from services.reporting.projection import TABLES, Row, Table, rows_of
+from shared.events import DeadLetterError, Event, decode_headers, parse
+from shared.logging import get_logger
+from shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+# Tables rebuilt in shadow copies and swapped in; append-only ones are completed in place.
+SHADOWED = tuple(table for table in TABLES if not table.append_only)
+
+Progress = Callable[[int, int], None]
+"""Called with (events read, events the live projection applied) after each batch."""
+
+
+class RebuildFailed(RuntimeError):
+    """The rebuild could not complete; the live projection is unchanged."""
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    events: int
+    skipped: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def topics(prefix: str) -> list[str]:
+    return sorted({f"{prefix}{event.topic}" for event in CONSUMED_EVENTS})
+
+
+def _events(records: list[Any]) -> tuple[list[Event], int]:
+    """The events of a batch, and how many records could not be read (the live consumer
+    dead-letters those; an event of a type the projection does not use becomes no rows)."""
+    events = []
+    unreadable = 0
+    for record in records:
+        try:
+            event, _ = parse(decode_headers(record.headers), record.value)
+        except DeadLetterError:
+            unreadable += 1
+            continue
+        events.append(event)
+    return events, unreadable
+
+
+async def rebuild(
+    settings: ServiceSettings,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = 2000,
+    idle_seconds: float = 10.0,
+    poll_ms: int = 500,
+) -> RebuildResult:
+    """Replay every event into fresh tables and swap them in; see the module docstring."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(settings.database_url)
+    consumer = AIOKafkaConsumer(
+        *topics(settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", store.REBUILD_LOCK):
+        await conn.close()
+        raise RebuildFailed("another rebuild of this projection is running")
+    read = skipped = 0
+    # The database stores one batch while the next is read and parsed.
+    storing: asyncio.Task[None] | None = None
+    try:
+        await store.create_shadow_tables(conn, SHADOWED)
+        await consumer.start()
+        expected = await store.inbox_size(conn, SERVICE)
+        quiet_since = time.monotonic()
+        while True:
+            batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
+            records = [r for batch in batches.values() for r in batch]
+            if records:
+                events, unreadable = _events(records)
+                rows = rows_of(events)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(_store(conn, rows))
+                read += len(records)
+                skipped += unreadable
+                quiet_since = time.monotonic()
+                if progress is not None:
+                    progress(read, max(expected, read))
+                continue
+            if storing is not None:
+                await storing
+                storing = None
+            if await _try_swap(conn):
+                break
+            if time.monotonic() - quiet_since > idle_seconds:
+                behind = await store.not_covered(conn, SHADOWED)
+                raise RebuildFailed(
+                    f"the topics went quiet after {read} events but the rebuilt projection is "
+                    f"still {behind} rows behind the live one: the topics no longer hold every "
+                    "event; replay the producers' event logs from the start, then rebuild"
+                )
+            expected = await store.inbox_size(conn, SERVICE)
+    finally:
+        if storing is not None and not storing.done():
+            storing.cancel()
+            await asyncio.gather(storing, return_exceptions=True)
+        await consumer.stop()
+        await conn.execute("SELECT pg_advisory_unlock($1)", store.REBUILD_LOCK)
+        await conn.close()
+    result = RebuildResult(read, skipped, time.monotonic() - started)
+    log.info("projection rebuilt", events=read, skipped=skipped, seconds=round(result.seconds, 2))
+    return result
+
+
+async def _store(conn: asyncpg.Connection, rows: Mapping[Table, list[Row]]) -> None:
+    async with conn.transaction():
+        await store.apply(
+            conn, {t: r for t, r in rows.items() if t in SHADOWED}, prefix=store.SHADOW_PREFIX
+        )
+        await store.apply(conn, {t: r for t, r in rows.items() if t not in SHADOWED})
+
+
+async def _try_swap(conn: asyncpg.Connection) -> bool:
+    """Swap the shadow tables in if they cover the live ones; False when they do not yet."""
+    if await store.not_covered(conn, SHADOWED):
+        return False
+    async with conn.transaction():
+        await store.lock_live_tables(conn, SHADOWED)
+        if await store.not_covered(conn, SHADOWED):
+            return False  # the live consumer stored more meanwhile: read on
+        await store.swap_in_shadow_tables(conn, SHADOWED)
+    return True
+
+
+class ProgressBar:
+    """A one-line text progress bar; the total is the live projection's event count."""
+
+    def __init__(self, stream: IO[str] = sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = int(self.width * done / total) if total else self.width
+        rate = done / max(time.monotonic() - self.started, 1e-9)
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done:,}/{total:,} events"
+            f" {rate:,.0f}/s"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,156 @@
+"""The stock saga in both outcomes, and what redelivered, replayed, out-of-order and racing
+events do to it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from shared.contracts.orders import OrderCancelled, OrderPlaced
+from tests.orders.helpers import AUDITOR, Platform, events_on, send
+from tests.support import eventually
+
+
+async def placed_event(platform: Platform, order_id: str) -> dict[str, Any]:
+    event = (await events_on(platform, "orders", order_id, 1))[0]
+    assert event.type == OrderPlaced.type
+    return event.data
+
+
+async def reservation(platform: Platform, order_id: Any) -> str | None:
+    state = await platform.catalog.pool.fetchval(
+        "SELECT state FROM stock_reservation WHERE order_id = $1::uuid", str(order_id)
+    )
+    return str(state) if state is not None else None
+
+
+async def test_insufficient_stock_rejects_the_order_with_the_catalogs_reason(
+    platform: Platform,
+) -> None:
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, stock=1)
+    rup = await platform.rup(buyers, pagu=10 * product["price"])
+    placed = await platform.place(buyers, rup, seller, [(product["id"], 2)])
+    order = await platform.reaches(placed["id"], "rejected")
+    assert order["timeline"][-1]["actor"] == "system:stock-saga"
+    details = order["timeline"][-1]["details"]
+    assert details["reason_code"] == "insufficient_stock"
+    assert f"product {product['id']}: 2 requested, 1 in stock" in details["reason"]
+    assert await platform.stock(product["id"]) == 1
+    rup_view = (await platform.client.get(f"/rup/{rup}", headers=AUDITOR)).json()
+    assert rup_view["committed"] == 0
+
+
+async def test_a_changed_price_or_an_unlisted_product_is_refused_by_the_catalog(
+    platform: Platform,
+) -> None:
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, stock=5)
+    rup = await platform.rup(buyers)
+    placed = await platform.place(buyers, rup, seller, [(product["id"], 1)])
+    data = await placed_event(platform, placed["id"])
+
+    cheaper = str(uuid.uuid4())
+    line = {**data["lines"][0], "listed_price": product["price"] - 1}
+    await send(platform, OrderPlaced.model_validate({**data, "order_id": cheaper, "lines": [line]}))
+    (answer,) = await events_on(platform, "stock", cheaper, 1)
+    assert answer.type == "ekatalog.stock.reservation_rejected.v1"
+    assert answer.data["reason_code"] == "price_changed"
+    assert answer.data["product_id"] == product["id"]
+
+    unknown = str(uuid.uuid4())
+    line = {**data["lines"][0], "product_id": str(uuid.uuid4())}
+    await send(platform, OrderPlaced.model_validate({**data, "order_id": unknown, "lines": [line]}))
+    (answer,) = await events_on(platform, "stock", unknown, 1)
+    assert answer.data["reason_code"] == "not_listed"
+    # Only the real order reserved anything.
+    await platform.reaches(placed["id"], "awaiting_approval")
+    assert await platform.stock(product["id"]) == 4
+
+
+async def test_redelivered_and_replayed_placements_never_reserve_twice(platform: Platform) -> None:
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, stock=10)
+    rup = await platform.rup(buyers)
+    placed = await platform.place(buyers, rup, seller, [(product["id"], 3)])
+    await platform.reaches(placed["id"], "awaiting_approval")
+    original = (await events_on(platform, "orders", placed["id"], 1))[0]
+    event = OrderPlaced.model_validate(original.data)
+    # The same record again (same event id), then a replay under a new id; both are keyed by
+    # the order, so once the replay is stored the redelivery was read before it.
+    await send(platform, event, uuid.UUID(original.headers["ce_id"]))
+    replay = await send(platform, event)
+    await eventually(lambda: platform.handled("catalog", replay))
+    assert await platform.stock(product["id"]) == 7
+    answers = await events_on(platform, "stock", placed["id"], 1)
+    assert [a.type for a in answers] == ["ekatalog.stock.reserved.v1"]
+    order = await platform.order(placed["id"])
+    assert order["version"] == 2  # placed, stock confirmed: nothing applied twice
+
+
+async def test_an_end_that_arrives_before_its_placement_stops_the_reservation(
+    platform: Platform,
+) -> None:
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, stock=6)
+    rup = await platform.rup(buyers)
+    placed = await platform.place(buyers, rup, seller, [(product["id"], 1)])
+    data = await placed_event(platform, placed["id"])
+    await platform.reaches(placed["id"], "awaiting_approval")
+
+    order_id = str(uuid.uuid4())
+    lines = [{**data["lines"][0], "quantity": 2}]
+    body = {**data, "order_id": order_id, "lines": lines}
+    await send(
+        platform, OrderCancelled.model_validate({**body, "state": "cancelled", "reason": "x"})
+    )
+    await eventually(lambda: _reservation_is(platform, order_id, "released"))
+    placement = await send(platform, OrderPlaced.model_validate(body))
+    await eventually(lambda: platform.handled("catalog", placement))
+    assert await reservation(platform, order_id) == "released"
+    assert await platform.stock(product["id"]) == 5  # only the real order's unit
+
+
+async def _reservation_is(platform: Platform, order_id: str, state: str) -> bool:
+    return await reservation(platform, order_id) == state
+
+
+async def test_orders_racing_for_the_last_units_never_oversell(platform: Platform) -> None:
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, stock=3)
+    rup = await platform.rup(buyers)
+    orders = await asyncio.gather(
+        *(platform.place(buyers, rup, seller, [(product["id"], 1)]) for _ in range(7))
+    )
+
+    async def settled() -> list[str]:
+        states = [(await platform.order(o["id"]))["state"] for o in orders]
+        assert "placed" not in states, states
+        return states
+
+    states = await eventually(settled, timeout=30)
+    assert sorted(states) == ["awaiting_approval"] * 3 + ["rejected"] * 4
+    assert await platform.stock(product["id"]) == 0
+
+
+async def test_concurrent_orders_never_overspend_the_pagu(platform: Platform) -> None:
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, stock=100)
+    rup = await platform.rup(buyers, pagu=5 * product["price"])
+    body = platform.order_body(buyers, rup, seller, [(product["id"], 1)])
+    responses = await asyncio.gather(
+        *(platform.client.post("/orders", json=body, headers=buyers.pp) for _ in range(12))
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] * 5 + [422] * 7
+    refusal = next(r.json() for r in responses if r.status_code == 422)
+    assert refusal["rule"] == "pagu_exceeded" and refusal["remaining"] == 0
+    rup_view = (await platform.client.get(f"/rup/{rup}", headers=buyers.pp)).json()
+    assert rup_view["committed"] == rup_view["pagu"] and rup_view["remaining"] == 0

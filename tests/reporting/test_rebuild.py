@@ -1,0 +1,139 @@
+"""`ekatalog rebuild reporting`: every event replayed into fresh tables and swapped in while the
+live projection keeps serving; the result equals the live projection, the public feed keeps
+its positions, and the live consumer goes on writing into the swapped-in tables."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from ekatalog.cli import main
+from services.reporting import store
+from services.reporting.projection import rows_of
+from services.reporting.rebuild import RebuildFailed, rebuild
+from tests.reporting.helpers import Reporting, every_figure, vendor
+from tests.reporting.scenario import YEAR, City, M
+
+
+@pytest.fixture(scope="module")
+async def city(reporting: Reporting) -> City:
+    city = City()
+    events = [*city.order_events, *reversed(city.catalog), *city.vendors, *city.rups]
+    ids = [await reporting.publish(event) for event in events]
+    await reporting.publish(city.o1.events[0], ids[0])  # a duplicate delivery
+    await reporting.processed(ids)
+    return city
+
+
+async def figures(reporting: Reporting) -> Any:
+    async with reporting.pool.acquire() as conn:
+        return await every_figure(conn, reporting.settings, YEAR)
+
+
+async def whole_feed(reporting: Reporting) -> tuple[list[Any], str]:
+    changes: list[Any] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 7}
+        if cursor:
+            params["cursor"] = cursor
+        body = await reporting.get("/feed/orders", **params)
+        cursor = body["next_page"]["cursor"]
+        if not body["changes"]:
+            return changes, cursor
+        changes += body["changes"]
+
+
+async def test_rebuild_equals_live_while_live_keeps_serving(
+    reporting: Reporting, city: City
+) -> None:
+    before = await figures(reporting)
+    feed_before, cursor = await whole_feed(reporting)
+    served: list[int] = []
+    progress: list[tuple[int, int]] = []
+
+    async def keep_reading() -> None:
+        while True:
+            response = await reporting.client.get("/kpis", params={"fiscal_year": YEAR})
+            served.append(response.status_code)
+            assert response.json()["totals"]["spend_sp"] == 600 * M
+            await asyncio.sleep(0.01)
+
+    reader = asyncio.create_task(keep_reading())
+    try:
+        result = await rebuild(
+            reporting.settings,
+            progress=lambda done, total: progress.append((done, total)),
+            batch_size=7,
+        )
+    finally:
+        reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert result.events >= len(city.all_events)
+    assert progress and progress[-1][0] == result.events
+    assert served and set(served) == {200}
+    assert await figures(reporting) == before
+    feed_after, same = await whole_feed(reporting)
+    assert feed_after == feed_before, "the rebuild moved changes in the public feed"
+    assert same == cursor
+    tables = await reporting.pool.fetch(
+        "SELECT tablename FROM pg_tables WHERE tablename LIKE 'rebuild_%'"
+    )
+    assert tables == []
+    indexes = {
+        r["indexname"] for r in await reporting.pool.fetch("SELECT indexname FROM pg_indexes")
+    }
+    assert {"orders_year", "order_change_feed", "vendor_pkey", "order_change_pkey"} <= indexes
+
+    # The live consumer writes into the tables it now has.
+    order = city.approved_order(50 * M, 10)
+    await reporting.deliver(order.events)
+    totals = (await reporting.get("/kpis", fiscal_year=YEAR))["totals"]
+    assert totals["spend_sp"] == 650 * M
+    changes = (await reporting.get("/feed/orders", cursor=cursor))["changes"]
+    assert [(c["order_id"], c["version"]) for c in changes] == [
+        (str(order.order_id), 1),
+        (str(order.order_id), 2),
+    ]
+
+
+async def test_rebuild_gives_up_when_the_topics_lost_events(
+    reporting: Reporting, city: City
+) -> None:
+    """A row the topics cannot reproduce (the broker forgot its events): the rebuild refuses
+    to swap, says what to do, and the live projection stays as it was."""
+    lost = vendor(uuid.uuid4(), scale="besar")
+    async with reporting.pool.acquire() as conn:
+        await store.apply(conn, rows_of([lost]))
+    before = await figures(reporting)
+    with pytest.raises(RebuildFailed, match="replay the producers' event logs"):
+        await rebuild(reporting.settings, idle_seconds=1.0)
+    assert await figures(reporting) == before
+    assert (
+        await reporting.pool.fetchval(
+            "SELECT count(*) FROM vendor WHERE vendor_id = $1", lost.vendor_id
+        )
+        == 1
+    )
+    async with reporting.pool.acquire() as conn:
+        await conn.execute("DELETE FROM vendor WHERE vendor_id = $1", lost.vendor_id)
+
+
+async def test_command_line(
+    reporting: Reporting, city: City, monkeypatch: Any, capsys: Any
+) -> None:
+    settings = reporting.settings
+    monkeypatch.setenv("REPORTING_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REPORTING_KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers)
+    monkeypatch.setenv("REPORTING_TOPIC_PREFIX", settings.topic_prefix)
+    monkeypatch.setenv("REPORTING_JWT_SECRET", "x" * 32)
+    before = await figures(reporting)
+    assert await asyncio.to_thread(main, ["rebuild", "reporting"]) == 0
+    captured = capsys.readouterr()
+    assert "rebuilt reporting from" in captured.out
+    assert "events" in captured.err and "[" in captured.err  # the progress bar
+    assert await figures(reporting) == before
