@@ -232,7 +232,7 @@ def vendor_profile(n: int) -> dict[str, Any]:
         "annual_sales": 1_500_000_000,
         "kswp_status": "valid",
         "kswp_valid_until": (date.today() + timedelta(days=180)).isoformat(),
-        "is_pkp": False,
+        "is_pkp": True,  # the catalog lets only PKP vendors charge VAT (tax_percent 11)
         "contact": {"name": "Siti Aminah", "email": "siti@kertas.example", "phone": "+62285123"},
         "documents": {
             "nib_certificate": "https://docs.example/nib.pdf",

@@ -12,7 +12,7 @@ from datetime import date
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from services.catalog import commands, stock, store
 from services.catalog.domain import (
@@ -38,6 +38,7 @@ from services.catalog.schemas import (
     ProductPatch,
     ProductPublic,
     Reasons,
+    SearchHit,
     SearchPage,
     StockSet,
     TakeDown,
@@ -372,7 +373,7 @@ async def search(
     sort: Sort = Sort.RELEVANCE,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Public search over listed products of open storefronts; no token needed.
 
     Only verified claims are shown and filtered on.
@@ -412,8 +413,15 @@ async def search(
         last, key = hits[-1]
         next_cursor = encode_cursor(cursor_parts(query, key or 0, last.id))
     scored = query.text is not None and sort is Sort.RELEVANCE
-    items = [
-        {**product.public_view().model_dump(), "score": key if scored else None}
-        for product, key in hits
-    ]
-    return {"items": items, "next_cursor": next_cursor}
+    # The hits are validated products already: the page is built from them as they are and
+    # serialised once, not validated again against `SearchPage` (which documents it).
+    page = SearchPage.model_construct(
+        items=[
+            SearchHit.model_construct(
+                **product.public_view().__dict__, score=key if scored else None
+            )
+            for product, key in hits
+        ],
+        next_cursor=next_cursor,
+    )
+    return Response(page.model_dump_json(), media_type="application/json")

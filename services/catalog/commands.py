@@ -150,7 +150,7 @@ def principal_vendor_id(principal: Principal) -> uuid.UUID | None:
         return None
 
 
-def ensure_owner(principal: Principal, product: Product) -> None:
+def ensure_owner(principal: Principal, product: Product | store.StockHeld) -> None:
     """A vendor acts only on its own products; other roles are checked by the API's roles."""
     if principal.role is Role.VENDOR and not principal.is_vendor(product.vendor_id):
         raise NotOwner("a vendor may act only on its own products")

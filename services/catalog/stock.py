@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.catalog import store
-from services.catalog.commands import Db, locked_product, record_change
+from services.catalog.commands import Db, ensure_owner, record_change
 from services.catalog.domain import NotFound, Product, RuleViolation, StateConflict
 from shared.auth import Principal
 from shared.contracts.catalog import ProductStockChanged
@@ -41,16 +41,19 @@ async def set_stock(
 ) -> Product:
     """The vendor states how many units it has; setting the same number changes nothing."""
     async with unit_of_work(db) as conn:
-        product = await locked_product(conn, product_id, principal)
-        if product.stock == stock:
-            return product
+        held = (await store.lock_stock(conn, [product_id])).get(product_id)
+        if held is None:
+            raise NotFound(f"product {product_id} does not exist")
+        ensure_owner(principal, held)
+        if held.stock == stock:
+            return await store.get_product(conn, product_id)  # type: ignore[return-value]
         return await record_change(
             conn,
             outbox,
             product_id,
             {"stock": stock},
             ProductStockChanged,
-            previous_stock=product.stock,
+            previous_stock=held.stock,
             reason="set_by_vendor",
         )
 
@@ -73,9 +76,9 @@ async def _move_stock(
     reference: str | None,
 ) -> list[Product]:
     wanted = _quantities(lines)
-    products = await store.lock_products(conn, sorted(wanted))
+    held = await store.lock_stock(conn, sorted(wanted))
     for product_id, quantity in sorted(wanted.items()):
-        product = products.get(product_id)
+        product = held.get(product_id)
         if product is None:
             raise NotFound(f"product {product_id} does not exist")
         if sign < 0 and product.stock < quantity:
@@ -85,9 +88,9 @@ async def _move_stock(
             conn,
             outbox,
             product_id,
-            {"stock": products[product_id].stock + sign * quantity},
+            {"stock": held[product_id].stock + sign * quantity},
             ProductStockChanged,
-            previous_stock=products[product_id].stock,
+            previous_stock=held[product_id].stock,
             reason=reason,
             reference=reference,
         )

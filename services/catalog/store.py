@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -42,12 +42,15 @@ PRODUCT_COLUMNS = tuple(
         "sni_verified",
     }
 )
-_PRODUCT_SELECT = """
+# A product whole, from the table or from the rows an UPDATE returns.
+_PRODUCT_FROM = """
 SELECT p.*, e.code AS etalase_code,
        (SELECT r.revision FROM product_revision r
         WHERE r.product_id = p.id AND r.status = 'pending') AS pending_revision
-FROM product p JOIN etalase e ON e.id = p.etalase_id
+FROM {} p JOIN etalase e ON e.id = p.etalase_id
 """
+_PRODUCT_SELECT = _PRODUCT_FROM.format("product")
+_UPDATED_PRODUCT = _PRODUCT_FROM.format("updated")
 
 
 def _row(record: asyncpg.Record | None) -> Row | None:
@@ -245,25 +248,48 @@ async def lock_product(conn: Connection, product_id: uuid.UUID) -> Product | Non
     return (await lock_products(conn, [product_id])).get(product_id)
 
 
-async def lock_products(
+class StockHeld(NamedTuple):
+    """A locked product's owner and stock, read with the lock (so they are the latest)."""
+
+    vendor_id: uuid.UUID
+    stock: int
+
+
+# Vendors first (shared), then products in id order (exclusive): the uncorrelated subquery is
+# evaluated once, before the first product row reaches the locking step above the sort.
+_LOCK_PRODUCTS = """
+SELECT p.id, p.vendor_id, p.stock FROM product p
+WHERE p.id = ANY($1::uuid[])
+  AND (SELECT count(*) FROM (
+          SELECT 1 FROM vendor_projection WHERE vendor_id IN
+              (SELECT vendor_id FROM product WHERE id = ANY($1::uuid[]))
+          ORDER BY vendor_id FOR SHARE) AS vendors) >= 0
+ORDER BY p.id FOR UPDATE OF p
+"""
+
+
+async def lock_stock(
     conn: Connection, product_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Product]:
-    """Lock products with their vendors' projection rows.
+) -> dict[uuid.UUID, StockHeld]:
+    """Lock products with their vendors' projection rows (one round trip).
 
     Everything locks vendor first (shared here, exclusive in the vendor event handler) and then
     products in id order: a review cannot list a product while a suspension is taking the
     vendor's products down, and two commands cannot deadlock.
     """
-    ids = list(product_ids)
-    await conn.execute(
-        """SELECT 1 FROM vendor_projection WHERE vendor_id IN
-               (SELECT vendor_id FROM product WHERE id = ANY($1::uuid[]))
-           ORDER BY vendor_id FOR SHARE""",
-        ids,
-    )
-    await conn.execute(
-        "SELECT 1 FROM product WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
-    )
+    rows = await conn.fetch(_LOCK_PRODUCTS, list(product_ids))
+    return {r["id"]: StockHeld(r["vendor_id"], r["stock"]) for r in rows}
+
+
+async def lock_products(
+    conn: Connection, product_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Product]:
+    """Lock products as `lock_stock` does, then read them whole.
+
+    The read is a statement of its own: one that waited for a lock would still see the other
+    rows (storefront, pending revision) as they were when it started.
+    """
+    ids = list(await lock_stock(conn, product_ids))
     rows = await conn.fetch(f"{_PRODUCT_SELECT} WHERE p.id = ANY($1::uuid[])", ids)
     return {r["id"]: _product(r) for r in rows}  # type: ignore[misc]
 
@@ -277,13 +303,18 @@ async def update_product(
     separator = ", " if assignments else ""
     if "search_words" in changes:
         await add_search_words(conn, changes["search_words"])
-    await conn.execute(
-        f"UPDATE product SET {assignments}{separator}version = version + 1, updated_at = now()"
-        " WHERE id = $1",
+    # The product as it is now, in the same round trip; the subquery's snapshot is this
+    # statement's, taken after the caller locked the product.
+    record = await conn.fetchrow(
+        f"""WITH updated AS (
+                UPDATE product SET {assignments}{separator}version = version + 1,
+                    updated_at = now()
+                WHERE id = $1 RETURNING *)
+            {_UPDATED_PRODUCT}""",
         product_id,
         *(changes[c] for c in columns),
     )
-    return await get_product(conn, product_id)  # type: ignore[return-value]
+    return _product(record)  # type: ignore[return-value]
 
 
 async def list_products(
@@ -417,46 +448,51 @@ _SORT_KEY = {
     Sort.PRICE_DESC: "p.price",
     Sort.TKDN: "p.tkdn_bmp",
 }
-Variants = list[tuple[str, float]]
+# Catalogue words close to a query word: itself (1.0), words it starts (0.9), then by
+# similarity. `%` finds candidates through the trigram index at pg_trgm's default threshold
+# (0.3, below ours) and `similarity() >=` applies ours, so no session setting is needed.
+_VARIANTS = """{name} AS (
+    SELECT word, CASE WHEN word = {word} THEN 1.0
+                      WHEN word LIKE {word} || '%' THEN 0.9
+                      ELSE similarity(word, {word}) END::float8 AS score
+    FROM search_word
+    WHERE word = {word} OR word LIKE {word} || '%'
+       OR (word % {word} AND similarity(word, {word}) >= {threshold})
+    ORDER BY score DESC, word LIMIT {limit})"""
 
 
-async def word_variants(conn: Connection, word: str) -> Variants:
-    """Catalogue words close to `word`: itself (1.0), words it starts (0.9), then by similarity."""
-    rows = await conn.fetch(
-        """SELECT word, CASE WHEN word = $1 THEN 1.0
-                             WHEN word LIKE $1 || '%' THEN 0.9
-                             ELSE similarity(word, $1) END::float8 AS score
-           FROM search_word
-           WHERE word = $1 OR word LIKE $1 || '%' OR word % $1
-           ORDER BY score DESC, word LIMIT $2""",
-        word,
-        MAX_VARIANTS,
-    )
-    return [(r["word"], r["score"]) for r in rows]
+def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+    """One statement: each query word's variants, then the page.
 
-
-def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, list[Any]]:
-    """Every query word must match one of its variants; relevance is the mean variant score."""
+    Every query word must match one of its variants; relevance is the mean over the query words
+    of the best variant score a product matches.
+    """
     params: list[Any] = []
 
     def param(value: Any) -> str:
         params.append(value)
         return f"${len(params)}"
 
+    words = search_words(query.text)
+    variants = [f"variants_{i}" for i in range(len(words))]
+    ctes = []
+    if words:
+        threshold, limit = param(SIMILARITY_THRESHOLD), param(MAX_VARIANTS)
+        ctes = [
+            _VARIANTS.format(name=name, word=param(word), threshold=threshold, limit=limit)
+            for name, word in zip(variants, words, strict=True)
+        ]
     where = ["p.searchable"]
-    for options in variants:
-        where.append(f"p.search_words && {param([w for w, _ in options])}::text[]")
+    for name in variants:
+        where.append(f"p.search_words && (SELECT array_agg(word) FROM {name})")
     key: str | None = None
     if query.sort is not Sort.RELEVANCE:
         key = _SORT_KEY[query.sort]
     elif variants:
-        scores = []
-        for options in variants:
-            cases = " ".join(
-                f"WHEN {param(w)}::text = ANY(p.search_words) THEN {param(s)}::float8"
-                for w, s in options
-            )
-            scores.append(f"(CASE {cases} ELSE 0 END)")
+        scores = [
+            f"COALESCE((SELECT max(score) FROM {name} WHERE word = ANY(p.search_words)), 0)"
+            for name in variants
+        ]
         key = f"(({' + '.join(scores)}) / {len(scores)})"
     filters: list[tuple[Any, str]] = [
         (query.etalase_id, "p.etalase_id = {}"),
@@ -488,6 +524,7 @@ def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, 
             where.append(f"({key}, p.id) {comparison} ({param(after_key)}, {param(after_id)})")
     order = f"p.id {direction}" if key is None else f"{key} {direction}, p.id {direction}"
     sql = f"""
+        {"WITH " + ", ".join(ctes) if ctes else ""}
         SELECT p.*, e.code AS etalase_code, {key or "NULL::float8"} AS sort_key
         FROM product p JOIN etalase e ON e.id = p.etalase_id
         WHERE {" AND ".join(where)}
@@ -499,17 +536,10 @@ def _search_sql(query: SearchQuery, variants: Sequence[Variants]) -> tuple[str, 
 async def search_products(
     conn: Connection, query: SearchQuery
 ) -> list[tuple[Product, float | None]]:
-    """One page plus one row more (to know whether there is a next page), with sort keys."""
-    async with conn.transaction(readonly=True):
-        await conn.execute(
-            "SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
-            str(SIMILARITY_THRESHOLD),
-        )
-        variants = [await word_variants(conn, w) for w in search_words(query.text)]
-        if any(not options for options in variants):
-            return []
-        sql, params = _search_sql(query, variants)
-        rows = await conn.fetch(sql, *params)
+    """One page plus one row more (to know whether there is a next page), with sort keys; one
+    statement, so one snapshot and one round trip."""
+    sql, params = _search_sql(query)
+    rows = await conn.fetch(sql, *params)
     return [(_product(r), _sort_key(r["sort_key"])) for r in rows]  # type: ignore[misc]
 
 

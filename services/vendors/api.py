@@ -292,7 +292,15 @@ class HistoryEntry(BaseModel):
 
 
 class VendorDetail(VendorView):
-    history: list[HistoryEntry]
+    history: list[HistoryEntry] = Field(
+        description=f"the latest {store.LATEST_HISTORY} events, oldest first; every event: "
+        "GET /vendors/{vendor_id}/history"
+    )
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryEntry]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null at end")
 
 
 class VendorPage(BaseModel):
@@ -393,17 +401,46 @@ async def list_vendors(
     return VendorPage(items=[_view(request, v) for v in page], next_cursor=next_cursor)
 
 
-@router.get("/vendors/{vendor_id}", summary="One vendor with its history")
+@router.get("/vendors/{vendor_id}", summary="One vendor with its latest history")
 async def get_vendor(request: Request, vendor_id: UUID, principal: Reader) -> VendorDetail:
     ensure_vendor_owner(principal, vendor_id)
     async with request.app.state.pool.acquire() as conn:
         vendor = await store.get_vendor(conn, vendor_id)
         if vendor is None:
             raise VendorNotFound(vendor_id)
-        history = await store.history(conn, vendor_id)
+        history = await store.latest_history(conn, vendor_id)
     return VendorDetail(
         **_view_fields(request, vendor),
         history=[HistoryEntry.model_validate(h) for h in history],
+    )
+
+
+def _version_key(parts: list[str]) -> int:
+    (version,) = parts  # ValueError unless exactly one
+    after = int(version)
+    if not 0 <= after < 2**31:  # versions are PostgreSQL integers
+        raise ValueError("version out of range")
+    return after
+
+
+@router.get("/vendors/{vendor_id}/history", summary="Every event of one vendor, oldest first")
+async def vendor_history(
+    request: Request,
+    vendor_id: UUID,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+) -> HistoryPage:
+    ensure_vendor_owner(principal, vendor_id)
+    after = decode_cursor(cursor, _version_key) if cursor else 0
+    async with request.app.state.pool.acquire() as conn:
+        rows = await store.history(conn, vendor_id, after, limit + 1)
+        if not rows and await store.get_vendor(conn, vendor_id) is None:
+            raise VendorNotFound(vendor_id)
+    page = rows[:limit]
+    next_cursor = encode_cursor([str(page[-1]["version"])]) if len(rows) > limit else None
+    return HistoryPage(
+        items=[HistoryEntry.model_validate(h) for h in page], next_cursor=next_cursor
     )
 
 

@@ -108,14 +108,12 @@ class VendorCommands:
     ) -> Vendor:
         """Store `vendor` (already at its new version) with its history row and its event."""
         snapshot = vendor.snapshot(self.city_region_code)
-        if insert:
-            await store.insert_vendor(conn, vendor, snapshot)
-        else:
-            await store.update_vendor(conn, vendor, snapshot)
         event = event_type(**dict(snapshot), occurred_at=vendor.updated_at, **fields)
-        await store.add_history(
+        await store.save_vendor(
             conn,
             vendor,
+            snapshot,
+            insert=insert,
             event=_event_name(event_type),
             from_state=from_state,
             actor=actor,

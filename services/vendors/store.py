@@ -105,51 +105,83 @@ _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(_ALL_COLUMNS) + 1))
 _ASSIGNMENTS = ", ".join(f"{name} = ${i}" for i, name in enumerate(_ALL_COLUMNS, 1) if i > 1)
 
 
-async def insert_vendor(conn: Connection, vendor: Vendor, snapshot: VendorSnapshot) -> None:
-    """Raises asyncpg.UniqueViolationError naming `vendors_pkey` or `vendors_nib_key`."""
-    await conn.execute(
-        f"INSERT INTO vendors ({', '.join(_ALL_COLUMNS)}) VALUES ({_PLACEHOLDERS})",
-        *_row_values(vendor, snapshot),
-    )
+_HISTORY_COLUMNS = "vendor_id, version, event, from_state, to_state, actor, detail, occurred_at"
 
 
-async def update_vendor(conn: Connection, vendor: Vendor, snapshot: VendorSnapshot) -> None:
-    """Store the vendor; a pending snapshot correction is thereby published and cleared."""
-    await conn.execute(
-        f"UPDATE vendors SET {_ASSIGNMENTS}, correction = NULL WHERE vendor_id = $1",
-        *_row_values(vendor, snapshot),
-    )
+def _param(column: str) -> str:
+    return f"${_ALL_COLUMNS.index(column) + 1}"
 
 
-async def add_history(
+# The vendor row and its history row in one statement; the history row repeats the vendor's id,
+# version, state and time from the row's own parameters.
+_N = len(_ALL_COLUMNS)
+_HISTORY_ROW = f"""
+INSERT INTO vendor_history ({_HISTORY_COLUMNS})
+SELECT vendor_id, {_param("version")}, ${_N + 1}, ${_N + 2}, {_param("state")}, ${_N + 3},
+       ${_N + 4}, {_param("updated_at")}
+FROM saved"""
+_INSERT = f"""
+WITH saved AS (
+    INSERT INTO vendors ({", ".join(_ALL_COLUMNS)}) VALUES ({_PLACEHOLDERS}) RETURNING vendor_id
+){_HISTORY_ROW}"""
+# A pending snapshot correction is thereby published and cleared.
+_UPDATE = f"""
+WITH saved AS (
+    UPDATE vendors SET {_ASSIGNMENTS}, correction = NULL WHERE vendor_id = $1 RETURNING vendor_id
+){_HISTORY_ROW}"""
+
+
+async def save_vendor(
     conn: Connection,
     vendor: Vendor,
+    snapshot: VendorSnapshot,
     *,
+    insert: bool,
     event: str,
     from_state: VendorState | None,
     actor: str,
     detail: dict[str, Any],
 ) -> None:
+    """Store the vendor (a new row with `insert`) and its history row, in one round trip.
+
+    An insert raises asyncpg.UniqueViolationError naming `vendors_pkey` or `vendors_nib_key`.
+    """
     await conn.execute(
-        """INSERT INTO vendor_history
-               (vendor_id, version, event, from_state, to_state, actor, detail, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        vendor.vendor_id,
-        vendor.version,
+        _INSERT if insert else _UPDATE,
+        *_row_values(vendor, snapshot),
         event,
         from_state.value if from_state else None,
-        vendor.state.value,
         actor,
         detail,
-        vendor.updated_at,
     )
 
 
-async def history(conn: Connection, vendor_id: UUID) -> list[dict[str, Any]]:
+_HISTORY_SELECTED = "version, event, from_state, to_state, actor, detail, occurred_at"
+# GET /vendors/{id} embeds this many of the latest events; the rest are paged.
+LATEST_HISTORY = 20
+
+
+async def latest_history(conn: Connection, vendor_id: UUID) -> list[dict[str, Any]]:
+    """The vendor's latest `LATEST_HISTORY` events, oldest first."""
     rows = await conn.fetch(
-        """SELECT version, event, from_state, to_state, actor, detail, occurred_at
-           FROM vendor_history WHERE vendor_id = $1 ORDER BY version""",
+        f"""SELECT {_HISTORY_SELECTED} FROM vendor_history WHERE vendor_id = $1
+            ORDER BY version DESC LIMIT $2""",
         vendor_id,
+        LATEST_HISTORY,
+    )
+    return [dict(r) for r in reversed(rows)]
+
+
+async def history(
+    conn: Connection, vendor_id: UUID, after_version: int, limit: int
+) -> list[dict[str, Any]]:
+    """The vendor's events after `after_version`, oldest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_HISTORY_SELECTED} FROM vendor_history WHERE vendor_id = $1 AND version > $2
+            ORDER BY version LIMIT $3""",
+        vendor_id,
+        after_version,
+        limit,
     )
     return [dict(r) for r in rows]
 

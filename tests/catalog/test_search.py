@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
+from services.catalog.schemas import SearchPage
 from services.catalog.search import SearchQuery, Sort
 from shared.cursor import encode_cursor
 from tests.catalog.helpers import MANAGER, Catalog
@@ -55,6 +58,32 @@ async def test_text_search_tolerates_typos(catalog: Catalog) -> None:
         assert response.status_code == 422, bad
     too_short = await catalog.client.get("/search", params={"q": "a"})
     assert too_short.status_code == 422
+
+
+async def test_relevance_is_the_mean_best_variant_score_at_our_threshold(
+    catalog: Catalog,
+) -> None:
+    etalase = await catalog.open_etalase()
+    _, vendor = await catalog.verified_vendor()
+    batik = await catalog.listed(vendor, etalase["id"])
+    scope = {"etalase_id": etalase["id"]}
+    async with catalog.pool.acquire() as conn:
+        # Similar by pg_trgm's default threshold (0.3) but not by the catalogue's (0.35).
+        assert 0.3 <= await conn.fetchval("SELECT similarity('batik', 'batoo')") < 0.35
+        assert await conn.fetchval("SELECT similarity('batik', 'batk')") == 0.375
+
+    async def score(q: str) -> float:
+        found = await _search(catalog, q=q, **scope)
+        assert [p["id"] for p in found["items"]] == [batik["id"]], q
+        # The page is serialised without a second validation: it must be what the model says.
+        assert SearchPage.model_validate(found).model_dump(mode="json") == found
+        return float(found["items"][0]["score"])
+
+    assert await score("batik tulis") == 1.0
+    assert await score("batk tulis") == (0.375 + 1.0) / 2
+    assert await score("bat tulis") == pytest.approx((0.9 + 1.0) / 2)  # "bat" starts "batik"
+    assert (await _search(catalog, q="batoo tulis", **scope))["items"] == []
+    assert (await _search(catalog, q="batoo", **scope))["items"] == []
 
 
 async def test_filters(catalog: Catalog) -> None:

@@ -97,7 +97,7 @@ async def test_registration_racing_another_writer_of_its_nib_is_409(service: Ser
                 waiting = await observer.fetchval(
                     """SELECT count(*) FROM pg_stat_activity
                        WHERE datname = current_database() AND wait_event_type = 'Lock'
-                         AND query LIKE 'INSERT INTO vendors%'"""
+                         AND query LIKE '%INSERT INTO vendors%'"""
                 )
                 return bool(waiting == 1)
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
+import uuid
 
-from tests.vendors.helpers import AUDITOR, MANAGER, Service, assert_problem
+import httpx
+
+from services.vendors.store import LATEST_HISTORY
+from tests.vendors.helpers import AUDITOR, MANAGER, Service, assert_problem, vendor_auth
 
 
 async def test_filters_and_pagination(service: Service) -> None:
@@ -120,3 +125,42 @@ async def test_forged_cursors_are_422_without_internals(service: Service) -> Non
         assert body["errors"] == [
             {"field": "cursor", "reason": "not a cursor returned by this listing"}
         ], cursor
+
+
+async def test_history_is_bounded_in_the_view_and_paged_in_full(service: Service) -> None:
+    vendor = await service.verified()
+    vendor_id = vendor["vendor_id"]
+    for n in range(LATEST_HISTORY + 5):
+        response = await service.update(vendor, address=f"Jl. Hayam Wuruk {n}, Pekalongan")
+        assert response.status_code == 200, response.text
+    versions = list(range(1, LATEST_HISTORY + 8))  # registered, verified, 25 updates
+    embedded = (await service.get(vendor_id))["history"]
+    assert [h["version"] for h in embedded] == versions[-LATEST_HISTORY:]
+    assert embedded[-1]["event"] == "profile_updated"
+
+    async def page(headers: dict[str, str], **params: object) -> httpx.Response:
+        return await service.client.get(
+            f"/vendors/{vendor_id}/history", params=params, headers=headers
+        )
+
+    seen: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        response = await page(MANAGER, limit=10, **({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.text
+        seen += response.json()["items"]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert [h["version"] for h in seen] == versions
+    assert [h["event"] for h in seen[:2]] == ["registered", "verified"]
+    assert seen[-LATEST_HISTORY:] == embedded
+    owner = await page(vendor_auth(vendor_id))
+    assert owner.status_code == 200 and len(owner.json()["items"]) == len(versions)
+    other = await service.register()
+    assert_problem(await page(vendor_auth(other["vendor_id"])), 403)
+    missing = await service.client.get(f"/vendors/{uuid.uuid4()}/history", headers=MANAGER)
+    assert_problem(missing, 404)
+    for forged in (["2147483648"], ["-1"], ["x"], ["1", "2"]):
+        cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+        assert_problem(await page(MANAGER, cursor=cursor), 422)
