@@ -35,6 +35,9 @@ from shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
+# How long the swap waits for a table a reader holds before giving way (and trying again).
+SWAP_LOCK_TIMEOUT_MS = 200
+
 # Tables rebuilt in shadow copies and swapped in; append-only ones are completed in place.
 SHADOWED = tuple(table for table in TABLES if not table.append_only)
 
@@ -126,8 +129,8 @@ async def rebuild(
                 storing = None
             if await _try_swap(conn):
                 break
-            if time.monotonic() - quiet_since > idle_seconds:
-                behind = await store.not_covered(conn, SHADOWED)
+            behind = await store.not_covered(conn, SHADOWED)
+            if behind and time.monotonic() - quiet_since > idle_seconds:
                 raise RebuildFailed(
                     f"the topics went quiet after {read} events but the rebuilt projection is "
                     f"still {behind} rows behind the live one: the topics no longer hold every "
@@ -158,11 +161,19 @@ async def _try_swap(conn: asyncpg.Connection) -> bool:
     """Swap the shadow tables in if they cover the live ones; False when they do not yet."""
     if await store.not_covered(conn, SHADOWED):
         return False
-    async with conn.transaction():
-        await store.lock_live_tables(conn, SHADOWED)
-        if await store.not_covered(conn, SHADOWED):
-            return False  # the live consumer stored more meanwhile: read on
-        await store.swap_in_shadow_tables(conn, SHADOWED)
+    try:
+        async with conn.transaction():
+            # Readers lock the tables they query in their own order: rather than wait holding
+            # some of them (a deadlock that could fail a reader), the swap gives way and is tried
+            # again on the next pass.
+            await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT_MS}ms'")
+            await store.lock_live_tables(conn, SHADOWED)
+            if await store.not_covered(conn, SHADOWED):
+                return False  # the live consumer stored more meanwhile: read on
+            await store.swap_in_shadow_tables(conn, SHADOWED)
+    except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+        log.info("rebuild swap gave way to readers; trying again")
+        return False
     return True
 
 
