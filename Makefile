@@ -38,7 +38,7 @@ schemas: install
 
 bench: install
 	$(BIN)/python bench/relay.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/http_paths.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """HTTP throughput and latency of each service against a bare FastAPI + asyncpg floor.
 
-    .venv/bin/python bench/http.py [--duration 12] [--connections 32] [--threads 2]
+    .venv/bin/python bench/http_paths.py [--duration 12] [--connections 32] [--threads 2]
 
 It starts its own embedded PostgreSQL and tansu broker on free ports, runs the vendors and
 catalog services as `ekatalog serve` processes (as `ekatalog up` does), seeds them through their
@@ -20,39 +20,33 @@ collapsed stacks (one line per stack and its count; `flamegraph.pl` or speedscop
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
-# Run as a script, this file's folder comes first on the path, where its name would shadow the
-# standard library's `http` package; the project root takes that place instead.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)
+import asyncpg
+import httpx
+import psutil
+from fastapi import FastAPI, Request
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import AsyncIterator, Iterator  # noqa: E402
-from contextlib import asynccontextmanager, contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import date, timedelta  # noqa: E402
-from typing import Any  # noqa: E402
-
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-import psutil  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-
-from ekatalog.cli import SERVICES  # noqa: E402
-from shared.auth import Role, mint_token  # noqa: E402
-from shared.db import ensure_database  # noqa: E402
-from shared.embedded import EmbeddedPostgres, Tansu, free_port, stop_process  # noqa: E402
+from ekatalog.cli import SERVICES
+from shared.auth import Role, mint_token
+from shared.db import ensure_database
+from shared.embedded import EmbeddedPostgres, Tansu, free_port, stop_process
 
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
 VENDORS = 32
