@@ -1,4 +1,5 @@
-"""Periodic work of the catalog: TKDN certificates that lapse, and the search re-index."""
+"""Periodic work of the catalog: TKDN certificates that lapse, the search re-index, and the
+public views of products rendered by another version of the view."""
 
 from __future__ import annotations
 
@@ -21,8 +22,14 @@ async def reindex_search(app: FastAPI) -> None:
     await commands.reindex_search(app.state.pool)
 
 
+async def render_public_views(app: FastAPI) -> None:
+    await commands.render_public_views(app.state.pool)
+
+
 def background_jobs(claims_check_interval: float) -> list[BackgroundJob]:
     return [
         BackgroundJob("tkdn-expiry", claims_check_interval, lapse_tkdn_claims),
         BackgroundJob("search-reindex", REINDEX_INTERVAL_SECONDS, reindex_search),
+        # Matters at start (a new column or view version); the rest of the time commands render.
+        BackgroundJob("public-views", REINDEX_INTERVAL_SECONDS, render_public_views),
     ]
