@@ -433,6 +433,9 @@ async def search(
 async def _views(conn: Connection, hits: list[store.Hit]) -> list[str]:
     """The hits' stored public views; a product not rendered yet by this version of the view
     (until the start-up job reaches it) is rendered from its row."""
+    stored = [hit.view for hit in hits if hit.view is not None]
+    if len(stored) == len(hits):
+        return stored
     missing = [hit.id for hit in hits if hit.view is None]
     rendered = {p.id: render_public_view(p) for p in await store.get_products(conn, missing)}
     return [hit.view or rendered[hit.id] for hit in hits]
