@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 
 from services.catalog import store
-from services.catalog.app import CatalogSettings, create_app
 from services.catalog.schemas import (
     PUBLIC_VIEW_KEY,
     ProductPublic,
@@ -22,8 +21,8 @@ from services.catalog.schemas import (
 )
 from shared.auth import Role
 from shared.contracts.vendors import VendorProfileUpdated, VendorReinstated, VendorSuspended
-from tests.catalog.helpers import MANAGER, Catalog, etalase_body, product_body
-from tests.support import TEST_JWT_SECRET, Infra, auth, eventually, running
+from tests.catalog.helpers import MANAGER, Catalog, catalog_app, etalase_body, product_body
+from tests.support import Infra, auth, eventually, running
 
 
 async def _stored_equals_model(pool: asyncpg.Pool, product_id: Any) -> str:
@@ -135,13 +134,7 @@ async def _listed(client: httpx.AsyncClient, etalase_id: str, vendor: dict[str, 
 async def test_products_without_a_rendering_are_served_and_rendered_at_start(
     infra: Infra, database: str, topic_prefix: str
 ) -> None:
-    settings = CatalogSettings(
-        database_url=database,
-        kafka_bootstrap_servers=infra.bootstrap_servers,
-        topic_prefix=topic_prefix,
-        jwt_secret=TEST_JWT_SECRET,
-    )
-    app = create_app(settings)
+    app = catalog_app(infra, database, topic_prefix)
     async with running(app) as client:
         pool = app.state.pool
         created = await client.post("/etalase", json=etalase_body(), headers=MANAGER)
@@ -176,7 +169,7 @@ async def test_products_without_a_rendering_are_served_and_rendered_at_start(
         for pid in ids[:2]:
             assert (await client.get(f"/products/{pid}")).json() == rendered[pid]
 
-    again = create_app(settings)
+    again = catalog_app(infra, database, topic_prefix)
     async with running(again) as client:
 
         async def all_rendered() -> bool:
