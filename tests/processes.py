@@ -20,7 +20,13 @@ from shared.embedded import free_port, port_is_open
 class Platform:
     """A running `ekatalog up` whose output the test reads line by line."""
 
-    def __init__(self, data_dir: Path, *services: str, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *services: str,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.base_port = _free_port_range(len(services) or len(SERVICES))
         self.kafka_port = free_port()
         self.pg_port = free_port()
@@ -43,11 +49,15 @@ class Platform:
         if services:
             args += ["--services", *services]
         args += extra
-        env = {
+        inherited = {
             k: v for k, v in os.environ.items() if not k.endswith("_CONSUMER_SESSION_TIMEOUT_MS")
         }
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**inherited, **(env or {})},
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []

@@ -3,12 +3,17 @@ figures the orders API and the reporting API each give, to compare them."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 
 from ekatalog.demo import VendorPlan, registration
 from shared.auth import Role, mint_token
@@ -18,6 +23,22 @@ from tests.support import eventually
 VENDORS, CATALOG, ORDERS, REPORTING = range(4)
 # Orders whose SP was issued but which did not go on: they are not spend.
 NOT_SPENT = {"rejected_by_vendor", "cancelled", "expired"}
+
+
+@dataclass(frozen=True)
+class OrdersClock:
+    """The orders service's clock file (`ORDERS_CLOCK_FILE`), as an operator of a test platform
+    moves it: a new file renamed over the old one; no file is real time."""
+
+    path: Path
+
+    def set(self, when: datetime) -> None:
+        fresh = self.path.with_suffix(".new")
+        fresh.write_text(when.isoformat())
+        os.replace(fresh, self.path)
+
+    def real_time(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 class Users:
@@ -283,3 +304,31 @@ async def scene(users: Users, opd: str, pagu: int, **offer: int) -> tuple[Seller
     seller = await listed_seller(users, **offer)
     buyers = buyers_of(users, opd)
     return seller, buyers, await rup(users, buyers, pagu)
+
+
+async def order_events(platform: Platform, order_id: str, last: str) -> list[dict[str, Any]]:
+    """What a plain aiokafka subscriber of `ekatalog.orders` receives for one order, up to the
+    event `last`; a redelivery (same `ce_id`) counts once."""
+    consumer = AIOKafkaConsumer(
+        "ekatalog.orders",
+        bootstrap_servers=platform.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for record in (r for records in batches.values() for r in records):
+                if record.key is None or record.key.decode() != order_id:
+                    continue
+                headers = {k: v.decode() for k, v in record.headers}
+                assert record.value is not None
+                seen[headers["ce_id"]] = {"type": headers["ce_type"], **json.loads(record.value)}
+            if any(e["type"] == last for e in seen.values()):
+                break
+    finally:
+        await consumer.stop()
+    return list(seen.values())
