@@ -26,10 +26,16 @@ class Platform:
         *services: str,
         extra: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        ports_of: Platform | None = None,
     ) -> None:
-        self.base_port = _free_port_range(len(services) or len(SERVICES))
-        self.kafka_port = free_port()
-        self.pg_port = free_port()
+        """`ports_of`: listen where that (stopped) platform listened, as a restart does."""
+        if ports_of is not None:
+            self.base_port, self.kafka_port = ports_of.base_port, ports_of.kafka_port
+            self.pg_port = ports_of.pg_port
+        else:
+            self.base_port = _free_port_range(len(services) or len(SERVICES))
+            self.kafka_port = free_port()
+            self.pg_port = free_port()
         args = [
             sys.executable,
             "-m",

@@ -1,6 +1,7 @@
-"""Working-day deadlines on the running platform: the operator moves the orders service's clock
-file across the Idul Fitri 2026 holidays and cuti bersama; an order whose PPK or vendor did not
-act expires only after its last working day, giving back its stock and its pagu."""
+"""Working-day deadlines on the running platform: the operator shifts the orders service's clock
+(its clock file, `ORDERS_CLOCK_FILE`) across the Idul Fitri 2026 holidays and cuti bersama; an
+order whose PPK or vendor did not act expires only after its last working day, giving back its
+stock and its pagu."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.journeys.helpers import (
-    OrdersClock,
     Users,
     act,
     dashboard_agrees,
@@ -38,11 +38,12 @@ def deadline_of(found: dict[str, object]) -> datetime:
 
 
 async def test_orders_left_waiting_over_lebaran_expire_after_their_last_working_day(
-    platform: Platform, users: Users, orders_clock: OrdersClock
+    platform: Platform, users: Users
 ) -> None:
     price = 1_000_000
+    orders_clock = users.orders_clock
     try:
-        orders_clock.set(wib(13, 10))  # Friday 13 March
+        orders_clock.shift_to(wib(13, 10))  # Friday 13 March
         seller, buyers, code = await scene(users, "DISHUB", 6 * price, stock=10, price=price)
         placed = await place(users, buyers, code, seller, 2)
         assert placed.status_code == 201, placed.text
@@ -52,7 +53,7 @@ async def test_orders_left_waiting_over_lebaran_expire_after_their_last_working_
         # the weekend and cuti bersama) Wed 25; the deadline is the start of Thursday 26.
         assert deadline_of(found) == wib(26)
 
-        orders_clock.set(wib(17, 10))  # Tuesday 17 March
+        orders_clock.shift_to(wib(17, 10))  # Tuesday 17 March
         placed = await place(users, buyers, code, seller, 4)
         assert placed.status_code == 201, placed.text
         waiting_vendor = placed.json()["id"]
@@ -67,7 +68,7 @@ async def test_orders_left_waiting_over_lebaran_expire_after_their_last_working_
         assert refused.status_code == 422 and refused.json()["rule"] == "pagu_exceeded"
 
         # Friday 27 March, noon: the PPK's deadline passed, the vendor's last working day runs.
-        orders_clock.set(wib(27, 12))
+        orders_clock.shift_to(wib(27, 12))
         await reaches(users, waiting_ppk, "expired")
         # The pass that expired the first order ran at this time and left the second alone.
         assert (await order(users, waiting_vendor))["state"] == "awaiting_vendor"
@@ -77,7 +78,7 @@ async def test_orders_left_waiting_over_lebaran_expire_after_their_last_working_
 
         await eventually(lambda: released(6), timeout=30)
 
-        orders_clock.set(wib(28, 0, 0, 1))  # a second into Saturday 28 March
+        orders_clock.shift_to(wib(28, 0, 0, 1))  # just into Saturday 28 March
         expired = await reaches(users, waiting_vendor, "expired")
         assert expired["sp_number"] == approved["sp_number"]
         await eventually(lambda: released(10), timeout=30)
