@@ -353,19 +353,27 @@ def cancelled_in_stream(order_id: str) -> bool:
 
 
 class OrderStream:
-    """`total` orders placed at once by the buyers of several lanes against one seller. Each
-    lane's PPK approves (an SP: spend) what the stock saga confirmed, or its PP cancels one in
-    four, polling the lane's orders by state; every call is retried while a service is down. A
-    placement whose answer a crash swallowed may be placed twice, as a person retrying would:
-    the totals are compared with what the orders API holds."""
+    """`total` orders placed by the buyers of several lanes at once against one seller, at
+    `rate` orders a second (so that crashes land in the middle of it). Each lane's PPK approves
+    (an SP: spend) what the stock saga confirmed, or its PP cancels one in four, polling the
+    lane's orders by state; every call is retried while a service is down. A placement whose
+    answer a crash swallowed may be placed twice, as a person retrying would: the totals are
+    compared with what the orders API holds."""
 
     def __init__(
-        self, users: Users, seller: Seller, lanes: list[Lane], total: int, in_flight: int = 3
+        self,
+        users: Users,
+        seller: Seller,
+        lanes: list[Lane],
+        total: int,
+        rate: float = 20,
+        in_flight: int = 3,
     ) -> None:
         self.users = users
         self.seller = seller
         self.lanes = lanes
         self.total = total
+        self.rate = rate
         self.in_flight = in_flight
         self.placed = 0
         self.lanes_placed = 0
@@ -386,11 +394,14 @@ class OrderStream:
             )
 
     async def until_placed(self, count: int) -> None:
-        """Wait until `count` orders are placed; fail if the stream ended (or failed) first."""
-        while self.placed < count:
+        """Wait until `count` orders are placed, the stream still flowing; fail if it ended (or
+        failed) first."""
+        while True:
             if self.flowing.done():
                 self.flowing.result()
-                raise AssertionError(f"the stream ended after {self.placed} orders")
+                raise AssertionError(f"the stream ended with {self.placed} orders placed")
+            if self.placed >= count:
+                return
             await asyncio.sleep(0.1)
 
     async def _place(self, client: httpx.AsyncClient, lane: Lane, share: range) -> None:
@@ -410,7 +421,10 @@ class OrderStream:
             assert placed.status_code == 201, placed.text
             self.placed += 1
 
-        await asyncio.gather(*(one(n) for n in share))
+        async with asyncio.TaskGroup() as placing:
+            for n in share:
+                placing.create_task(one(n))
+                await asyncio.sleep(len(self.lanes) / self.rate)
         self.lanes_placed += 1
 
     async def _waiting(self, client: httpx.AsyncClient, lane: Lane, state: str) -> list[str]:

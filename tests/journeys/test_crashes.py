@@ -59,8 +59,9 @@ async def test_each_service_killed_mid_stream_loses_and_doubles_nothing(
     flowing = stream.start()
     try:
         for n, name in enumerate(SERVICES, start=1):
-            # Spread over the stream: after 15%, 35%, 55% and 75% of it is placed.
-            await stream.until_placed(STREAM * (n * 20 - 5) // 100)
+            # Each in the middle of the stream: once 10%, 25%, 40% and 55% of it is placed (a
+            # service takes seconds to come back, while the buyers go on).
+            await stream.until_placed(STREAM * (n * 15 - 5) // 100)
             service_process(platform, name).send_signal(signal.SIGKILL)
             await asyncio.to_thread(platform.wait_for, f"{name} exited with code -9", 30)
             await asyncio.to_thread(platform.wait_for, f"{name:<10} ready", 90)

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 async def test_a_platform_restarted_mid_stream_loses_and_doubles_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    first = Platform(data_dir)
+    # A short drain (the stream goes on meanwhile), so that the restart cuts the stream.
+    first = Platform(data_dir, extra=("--drain-seconds", "5"))
     second: Platform | None = None
     flowing: asyncio.Task[None] | None = None
     try:
@@ -28,11 +29,13 @@ async def test_a_platform_restarted_mid_stream_loses_and_doubles_nothing(tmp_pat
         users = Users(first)
         stream = await stream_scene(users, STREAM)
         flowing = stream.start()
-        await stream.until_placed(STREAM // 2)
+        await stream.until_placed(STREAM * 2 // 5)
         assert await asyncio.to_thread(first.stop, signal.SIGINT) == 0
+        before_restart = stream.placed
+        assert before_restart < STREAM
         second = Platform(data_dir, ports_of=first)
         await asyncio.to_thread(second.wait_for, "all services ready", 180)
-        await stream.until_placed(STREAM // 2 + 50)  # the buyers' retries got through
+        await stream.until_placed(before_restart + 50)  # the buyers' retries got through
         await asyncio.wait_for(flowing, 600)
 
         await stream.settled()
