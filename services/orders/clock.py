@@ -71,7 +71,8 @@ class FileClock:
         self.path = path
         self._stamp = self._stat()
         self._setting = read_clock_file(path)
-        log.warning("orders.clock_file", path=str(path), setting=_describe(self._setting))
+        if self._setting is not None:
+            log.warning("orders.clock_file", path=str(path), setting=_describe(self._setting))
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -99,7 +100,9 @@ class FileClock:
             log.error("orders.clock_file_refused", reason=str(exc), keeps=_describe(self._setting))
             return
         self._setting = setting
-        log.warning("orders.clock_file", path=str(self.path), setting=_describe(setting))
+        # A moved clock is worth a warning (never on a production platform); real time is not.
+        report = log.info if setting is None else log.warning
+        report("orders.clock_file", path=str(self.path), setting=_describe(setting))
 
 
 def _describe(setting: ClockSetting | None) -> str:
