@@ -36,6 +36,8 @@ SERVICES: dict[str, tuple[str, int]] = {
     "reporting": ("REPORTING", 8004),
 }
 DEFAULT_DATA_DIR = Path(".data")
+# The orders service's clock file under the data dir (ORDERS_CLOCK_FILE, docs/operations.md).
+CLOCK_FILE = "orders-clock"
 
 
 def _service_module(name: str):  # type: ignore[no-untyped-def]
@@ -263,6 +265,8 @@ class Supervisor:
                 f"{prefix}_LOG_FORMAT": self.args.log_format,
             }
             env.setdefault(f"{prefix}_JWT_SECRET", secret)
+            if name == "orders":  # absent, so real time, unless `ekatalog demo` dates orders
+                env.setdefault("ORDERS_CLOCK_FILE", str(self.data_dir / CLOCK_FILE))
             self.services.append(ManagedService(name, port, env, dsns[name]))
 
     def recover(self) -> None:
@@ -763,14 +767,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ekatalog.demo import DemoError, Urls, run
+    from ekatalog.demo import DemoError, OrdersClock, Urls, run
 
     if args.scale < 1:
         raise SystemExit("--scale must be at least 1")
     secret = os.environ.get("EKATALOG_JWT_SECRET") or local_secret(args.data_dir)
     urls = Urls.local(args.host, args.base_port)
+    clock = Path(os.environ.get("ORDERS_CLOCK_FILE") or args.data_dir / CLOCK_FILE)
     try:
-        summary = asyncio.run(run(urls, secret, args.scale))
+        summary = asyncio.run(run(urls, secret, args.scale, clock=OrdersClock(clock)))
     except (DemoError, httpx.HTTPError) as exc:
         raise SystemExit(f"ekatalog demo: {exc}") from None
     print(

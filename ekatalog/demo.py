@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -29,6 +32,7 @@ NAMESPACE = uuid.UUID("4f1c6a52-9d0e-4c3b-8a57-33750000d3e0")
 PROCUREMENT_TYPES = ("barang", "pekerjaan_konstruksi", "jasa_konsultansi", "jasa_lainnya")
 CONCURRENCY = 8
 WAIT_SECONDS = 60.0
+CITY_TIME = ZoneInfo("Asia/Jakarta")
 
 
 class DemoError(RuntimeError):
@@ -168,7 +172,8 @@ VENDORS = (
 )
 
 # The states the demo drives orders to, in proportion (completed ones dominate, as in a city
-# half-way through its year). Expiry needs three working days to pass: see docs/operations.md.
+# half-way through its year). Orders finished or past their deadlines are dated over the year's
+# past months; those waiting for the PPK or the vendor are placed now, or they would expire.
 TARGETS = (
     ["completed"] * 7
     + ["received", "shipped", "delivery_disputed", "accepted", "accepted"]
@@ -176,6 +181,7 @@ TARGETS = (
     + ["cancelled", "rejected"]
 )
 ORDERS_PER_OPD = 9
+WAITING = frozenset({"awaiting_vendor", "awaiting_approval"})
 
 
 @dataclass(frozen=True)
@@ -410,13 +416,59 @@ class Summary:
         bucket[kind] = bucket.get(kind, 0) + 1
 
 
+class OrdersClock:
+    """The orders service's clock file (`ORDERS_CLOCK_FILE`; `ekatalog up` points it at
+    `<data dir>/orders-clock`): the demo shifts it into a past month while it places and
+    drives that month's orders, then removes it (real time again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def shift_to(self, when: datetime) -> None:
+        fresh = self.path.with_name(f"{self.path.name}.new")
+        try:
+            fresh.write_text(f"{(when - datetime.now(UTC)).total_seconds():+.0f}\n")
+            os.replace(fresh, self.path)
+        except OSError as exc:
+            raise DemoError(f"cannot set the orders clock: {exc}") from None
+
+    def real_time(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def past_months(today: date) -> list[int]:
+    """The fiscal year's months before `today`'s, to date finished orders in."""
+    if today.year > FISCAL_YEAR:
+        return list(range(1, 13))
+    return list(range(1, today.month)) if today.year == FISCAL_YEAR else []
+
+
+def by_month(orders: list[OrderPlan], months: list[int]) -> dict[int | None, list[OrderPlan]]:
+    """Orders by the month they are dated in (None: now): those not left waiting for the PPK or
+    the vendor round-robin over `months` and this one, the waiting ones now."""
+    slots: list[int | None] = [*months, None]
+    batches: dict[int | None, list[OrderPlan]] = {slot: [] for slot in slots}
+    dated = [o for o in orders if o.target not in WAITING]
+    for n, order in enumerate(dated):
+        batches[slots[n % len(slots)]].append(order)
+    batches[None] += [o for o in orders if o.target in WAITING]
+    return batches
+
+
 class City:
     """Drives the platform's APIs to the plan."""
 
     def __init__(
-        self, client: httpx.AsyncClient, urls: Urls, secret: str, progress: Progress
+        self,
+        client: httpx.AsyncClient,
+        urls: Urls,
+        secret: str,
+        progress: Progress,
+        clock: OrdersClock | None = None,
     ) -> None:
         self.client = client
+        self.clock = clock
+        self.undated: list[str] = []  # orders meant for a past month that the clock did not date
         self.urls = urls
         self.secret = secret
         self.progress = progress
@@ -549,15 +601,28 @@ class City:
             placed.setdefault(order.rup_code, 0)
         for code in placed:
             placed[code] = await self.count_orders(code)
-        pending: list[Awaitable[None]] = []
+        pending: list[OrderPlan] = []
         for order in plan.orders:
             if placed[order.rup_code] > 0:
                 placed[order.rup_code] -= 1
                 self.summary.count("orders", False)
                 self.progress.step(f"pesanan {order.rup_code}")
                 continue
-            pending.append(self.order(order))
-        await asyncio.gather(*pending)
+            pending.append(order)
+        # One month at a time: the clock is the whole orders service's.
+        months = past_months(datetime.now(CITY_TIME).date()) if self.clock else []
+        batches = by_month(pending, months)
+        try:
+            for month in months:
+                if batches[month]:
+                    assert self.clock is not None
+                    self.clock.shift_to(datetime(FISCAL_YEAR, month, 12, 9, tzinfo=CITY_TIME))
+                    await asyncio.gather(*(self.order(o, month) for o in batches[month]))
+        finally:
+            if months:
+                assert self.clock is not None
+                self.clock.real_time()
+        await asyncio.gather(*(self.order(o) for o in batches[None]))
 
     async def count_orders(self, rup_code: str) -> int:
         count, cursor = 0, ""
@@ -569,7 +634,7 @@ class City:
                 return count
             cursor = f"&cursor={page['next_cursor']}"
 
-    async def order(self, plan: OrderPlan) -> None:
+    async def order(self, plan: OrderPlan, month: int | None = None) -> None:
         pp = self.buyer(plan.opd, Role.PP)
         ppk = self.buyer(plan.opd, Role.PPK)
         seller = self.seller(plan.vendor)
@@ -598,6 +663,9 @@ class City:
             raise DemoError(f"order {plan.rup_code}: {response.status_code} {response.text}")
         order = response.json()
         self.summary.count("orders", True)
+        placed_at = datetime.fromisoformat(order["placed_at"]).astimezone(CITY_TIME)
+        if month is not None and placed_at.month != month:
+            self.undated.append(order["id"])
         order = await self.drive(order, plan, pp, ppk, seller)
         self.summary.states[order["state"]] = self.summary.states.get(order["state"], 0) + 1
         self.progress.step(f"pesanan {plan.rup_code} {order['state']}")
@@ -687,15 +755,29 @@ def _rule(response: httpx.Response) -> str | None:
     return body.get("rule") if isinstance(body, dict) else None
 
 
-async def run(urls: Urls, secret: str, scale: int = 1, stream: IO[str] | None = None) -> Summary:
-    """Fill the platform at `urls` with the demo city; returns what was created and found."""
+async def run(
+    urls: Urls,
+    secret: str,
+    scale: int = 1,
+    stream: IO[str] | None = None,
+    clock: OrdersClock | None = None,
+) -> Summary:
+    """Fill the platform at `urls` with the demo city; returns what was created and found.
+    With the orders service's `clock`, finished orders are dated over the fiscal year."""
     plan = make_plan(scale)
     progress = Progress(plan.steps, stream or sys.stderr)
     async with httpx.AsyncClient(timeout=30) as client:
-        city = City(client, urls, secret, progress)
+        city = City(client, urls, secret, progress, clock)
         await city.storefronts()
         await asyncio.gather(*(city.vendor(v) for v in plan.vendors))
         await city.packages(plan)
         await city.orders(plan)
     progress.close()
+    if city.undated and clock is not None:
+        print(
+            f"note: the orders service does not follow {clock.path}, so {len(city.undated)}"
+            " orders meant for past months are dated today (`ekatalog up` sets"
+            " ORDERS_CLOCK_FILE to it)",
+            file=stream or sys.stderr,
+        )
     return city.summary

@@ -20,10 +20,22 @@ from shared.embedded import free_port, port_is_open
 class Platform:
     """A running `ekatalog up` whose output the test reads line by line."""
 
-    def __init__(self, data_dir: Path, *services: str, extra: tuple[str, ...] = ()) -> None:
-        self.base_port = _free_port_range(len(services) or len(SERVICES))
-        self.kafka_port = free_port()
-        self.pg_port = free_port()
+    def __init__(
+        self,
+        data_dir: Path,
+        *services: str,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        ports_of: Platform | None = None,
+    ) -> None:
+        """`ports_of`: listen where that (stopped) platform listened, as a restart does."""
+        if ports_of is not None:
+            self.base_port, self.kafka_port = ports_of.base_port, ports_of.kafka_port
+            self.pg_port = ports_of.pg_port
+        else:
+            self.base_port = _free_port_range(len(services) or len(SERVICES))
+            self.kafka_port = free_port()
+            self.pg_port = free_port()
         args = [
             sys.executable,
             "-m",
@@ -43,11 +55,15 @@ class Platform:
         if services:
             args += ["--services", *services]
         args += extra
-        env = {
+        inherited = {
             k: v for k, v in os.environ.items() if not k.endswith("_CONSUMER_SESSION_TIMEOUT_MS")
         }
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**inherited, **(env or {})},
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []

@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from ekatalog.cli import SERVICES, _settings_class
+from ekatalog.cli import SERVICES, _settings_class, consumer_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+GATEWAY = (ROOT / "deploy/gateway/nginx.conf").read_text()
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
@@ -51,7 +52,7 @@ def test_each_service_is_deployed_with_settings_it_understands(
         "kafka": {"condition": "service_healthy"},
     }
     assert service["healthcheck"]["test"] == ["CMD", "ekatalog", "health", name]
-    assert service["ports"] == [f"{port}:{port}"]
+    assert service["expose"] == [str(port)]
 
     env = environment(name)
     settings_cls = _settings_class(name)
@@ -100,3 +101,42 @@ def test_the_image_runs_the_cli_and_installs_the_project() -> None:
     assert "pip install --no-cache-dir ." in dockerfile
     for path in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
         assert (ROOT / path).exists(), f"the Dockerfile copies {path}, which does not exist"
+
+
+def test_every_service_scales_behind_the_gateway() -> None:
+    """`docker compose up --scale NAME=2`: no replica binds a host port or a container name;
+    the gateway publishes each service's port and resolves the service's name (every replica)
+    per request rather than once."""
+    gateway = COMPOSE["services"]["gateway"]
+    assert gateway["image"].startswith("nginx:")
+    assert "./deploy/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" in gateway["volumes"]
+    assert "resolver 127.0.0.11 valid=10s" in GATEWAY  # Docker's DNS, asked again every 10 s
+    routes = {
+        int(port): (variable, target)
+        for port, variable, target, used in re.findall(
+            r"listen (\d+);\s*location / \{\s*set \$(\w+) (\S+);\s*proxy_pass \$(\w+);", GATEWAY
+        )
+        if used == variable
+    }
+    for name, (_, port) in SERVICES.items():
+        service = COMPOSE["services"][name]
+        assert "ports" not in service and "container_name" not in service, name
+        assert f"{port}:{port}" in gateway["ports"]
+        assert routes[port] == (name, f"http://{name}:{port}")
+    assert len(gateway["ports"]) == len(SERVICES)
+    limit = re.search(r"client_max_body_size (\d+)m;", GATEWAY)
+    assert limit is not None
+    largest = max(_settings_class(n).model_fields["http_max_body_bytes"].default for n in SERVICES)
+    assert int(limit.group(1)) * 2**20 >= largest, "the gateway would refuse bodies a service takes"
+
+
+def test_replicas_of_a_service_share_its_consumer_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replicas join the same groups (named after the service, nothing per container), so
+    Kafka gives each partition to one of them: no event is handled by both."""
+    monkeypatch.setenv("HOSTNAME", "ekatalog-reporting-1")
+    first = consumer_groups("kafka:9092")
+    monkeypatch.setenv("HOSTNAME", "ekatalog-reporting-2")
+    assert consumer_groups("kafka:9092") == first
+    for group, (service, topics) in first.items():
+        assert group == service and topics, group
+    assert "reporting" in first

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.orders import api, commands, handlers
+from services.orders.clock import FileClock, read_clock_file, real_now
 from services.orders.domain import DEFAULT_PP_LIMIT
 from services.orders.rup_import import MAX_BYTES
 from services.orders.workdays import WorkingCalendar
@@ -48,17 +49,27 @@ class OrdersSettings(ServiceSettings):
     deadline_check_seconds: float = Field(
         default=60, gt=0, description="how often orders past their deadline are expired"
     )
+    clock_file: Path | None = Field(
+        default=None,
+        description="test and demo platforms only: a file whose ISO-8601 instant (or signed "
+        "seconds added to real time) the service takes as now; real time while it is absent",
+    )
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+    @field_validator("clock_file")
+    @classmethod
+    def _clock_file_parses(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            read_clock_file(path)  # a malformed file stops the service at start, named
+        return path
 
 
 def create_app(
-    settings: OrdersSettings | None = None, clock: Callable[[], datetime] = _now
+    settings: OrdersSettings | None = None, clock: Callable[[], datetime] | None = None
 ) -> FastAPI:
-    """`clock` is injectable so tests control deadlines."""
+    """`clock` is injectable so tests control deadlines; else `clock_file`, else real time."""
     settings = settings or OrdersSettings.from_env()
+    if clock is None:
+        clock = FileClock(settings.clock_file) if settings.clock_file else real_now
     ctx = commands.Context(
         outbox=Outbox.for_service(handlers.SERVICE, settings.topic_prefix),
         policy=commands.OrderPolicy(

@@ -1,4 +1,6 @@
-"""One platform started as a user starts it (`ekatalog up`, processes) for the journeys."""
+"""One platform started as a user starts it (`ekatalog up`, processes) for the journeys. Its
+orders service looks for overdue orders every half second, so that a journey moving its clock
+file sees deadlines pass at once."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from tests.processes import Platform
 
 @pytest.fixture(scope="package")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = Platform(tmp_path_factory.mktemp("journeys") / "data")
+    env = {"ORDERS_DEADLINE_CHECK_SECONDS": "0.5"}
+    running = Platform(tmp_path_factory.mktemp("journeys") / "data", env=env)
     try:
         running.wait_for("all services ready", 180)
         yield running

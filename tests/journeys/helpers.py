@@ -3,19 +3,25 @@ figures the orders API and the reporting API each give, to compare them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 
-from ekatalog.demo import VendorPlan, registration
+from ekatalog.cli import CLOCK_FILE
+from ekatalog.demo import OrdersClock, VendorPlan, registration
 from shared.auth import Role, mint_token
 from tests.processes import Platform
 from tests.support import eventually
 
 VENDORS, CATALOG, ORDERS, REPORTING = range(4)
+STREAM_STOCK = 10_000
 # Orders whose SP was issued but which did not go on: they are not spend.
 NOT_SPENT = {"rejected_by_vendor", "cancelled", "expired"}
 
@@ -27,6 +33,8 @@ class Users:
         self.platform = platform
         data_dir = Path(platform.process.args[platform.process.args.index("--data-dir") + 1])
         self.secret = (data_dir / "jwt-secret").read_text().strip()
+        # `ekatalog up` points the orders service at it (ORDERS_CLOCK_FILE); absent: real time.
+        self.orders_clock = OrdersClock(data_dir / CLOCK_FILE)
         self.manager = self.bearer(Role.CATALOGUE_MANAGER, "ukpbj-journey")
         self.auditor = self.bearer(Role.AUDITOR, "auditor-journey")
 
@@ -283,3 +291,208 @@ async def scene(users: Users, opd: str, pagu: int, **offer: int) -> tuple[Seller
     seller = await listed_seller(users, **offer)
     buyers = buyers_of(users, opd)
     return seller, buyers, await rup(users, buyers, pagu)
+
+
+async def order_events(platform: Platform, order_id: str, last: str) -> list[dict[str, Any]]:
+    """What a plain aiokafka subscriber of `ekatalog.orders` receives for one order, up to the
+    event `last`; a redelivery (same `ce_id`) counts once."""
+    consumer = AIOKafkaConsumer(
+        "ekatalog.orders",
+        bootstrap_servers=platform.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for record in (r for records in batches.values() for r in records):
+                if record.key is None or record.key.decode() != order_id:
+                    continue
+                headers = {k: v.decode() for k, v in record.headers}
+                assert record.value is not None
+                seen[headers["ce_id"]] = {"type": headers["ce_type"], **json.loads(record.value)}
+            if any(e["type"] == last for e in seen.values()):
+                break
+    finally:
+        await consumer.stop()
+    return list(seen.values())
+
+
+async def call(
+    client: httpx.AsyncClient, method: str, url: str, patience: float = 240, **kwargs: Any
+) -> httpx.Response:
+    """Retry while the service is down (killed, or the platform restarting)."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.TransportError:
+            await asyncio.sleep(0.2)
+            continue
+        if response.status_code < 500:
+            return response
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{method} {url}: the service did not come back")
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One buyer (an OPD) placing its share of a stream against its own RUP package."""
+
+    buyers: Buyers
+    rup_code: str
+
+
+def cancelled_in_stream(order_id: str) -> bool:
+    """One order in four is cancelled rather than approved (decided by its id, so a retry after
+    a crash decides the same)."""
+    return int(order_id[-4:], 16) % 4 == 3
+
+
+class OrderStream:
+    """`total` orders placed by the buyers of several lanes at once against one seller, at
+    `rate` orders a second (so that crashes land in the middle of it). Each lane's PPK approves
+    (an SP: spend) what the stock saga confirmed, or its PP cancels one in four, polling the
+    lane's orders by state; every call is retried while a service is down. A placement whose
+    answer a crash swallowed may be placed twice, as a person retrying would: the totals are
+    compared with what the orders API holds."""
+
+    def __init__(
+        self,
+        users: Users,
+        seller: Seller,
+        lanes: list[Lane],
+        total: int,
+        rate: float = 20,
+        in_flight: int = 3,
+    ) -> None:
+        self.users = users
+        self.seller = seller
+        self.lanes = lanes
+        self.total = total
+        self.rate = rate
+        self.in_flight = in_flight
+        self.placed = 0
+        self.lanes_placed = 0
+
+    def start(self) -> asyncio.Task[None]:
+        self.flowing = asyncio.create_task(self._run())
+        return self.flowing
+
+    async def _run(self) -> None:
+        async with self.users.client(ORDERS) as client:
+            step = len(self.lanes)
+            await asyncio.gather(
+                *(
+                    self._place(client, lane, range(i, self.total, step))
+                    for i, lane in enumerate(self.lanes)
+                ),
+                *(self._decide(client, lane) for lane in self.lanes),
+            )
+
+    async def until_placed(self, count: int) -> None:
+        """Wait until `count` orders are placed, the stream still flowing; fail if it ended (or
+        failed) first."""
+        while True:
+            if self.flowing.done():
+                self.flowing.result()
+                raise AssertionError(f"the stream ended with {self.placed} orders placed")
+            if self.placed >= count:
+                return
+            await asyncio.sleep(0.1)
+
+    async def _place(self, client: httpx.AsyncClient, lane: Lane, share: range) -> None:
+        limit = asyncio.Semaphore(self.in_flight)
+
+        async def one(n: int) -> None:
+            body = {
+                "rup_code": lane.rup_code,
+                "vendor_id": self.seller.vendor_id,
+                "method": "direct",
+                "ppk_id": lane.buyers.ppk_id,
+                "delivery_address": "Jl. Mataram No. 1, Pekalongan",
+                "lines": [{"product_id": self.seller.product["id"], "quantity": 1 + n % 3}],
+            }
+            async with limit:
+                placed = await call(client, "POST", "/orders", json=body, headers=lane.buyers.pp)
+            assert placed.status_code == 201, placed.text
+            self.placed += 1
+
+        async with asyncio.TaskGroup() as placing:
+            for n in share:
+                placing.create_task(one(n))
+                await asyncio.sleep(len(self.lanes) / self.rate)
+        self.lanes_placed += 1
+
+    async def _waiting(self, client: httpx.AsyncClient, lane: Lane, state: str) -> list[str]:
+        params = {"rup_code": lane.rup_code, "state": state, "limit": 100}
+        page = await call(client, "GET", "/orders", params=params, headers=self.users.auditor)
+        assert page.status_code == 200, page.text
+        return [o["id"] for o in page.json()["items"]]
+
+    async def _decide(self, client: httpx.AsyncClient, lane: Lane) -> None:
+        limit = asyncio.Semaphore(self.in_flight)
+
+        async def one(order_id: str) -> None:
+            async with limit:
+                if cancelled_in_stream(order_id):
+                    step, body, who = "cancel", {"reason": "dibatalkan"}, lane.buyers.pp
+                else:
+                    step, body, who = "approve", None, lane.buyers.ppk
+                url = f"/orders/{order_id}/{step}"
+                done = await call(client, "POST", url, json=body, headers=who)
+            # 409: the answer to an earlier try was lost in a crash and the step was taken.
+            assert done.status_code in (200, 409), done.text
+
+        while True:
+            ready = await self._waiting(client, lane, "awaiting_approval")
+            await asyncio.gather(*(one(i) for i in ready))
+            if ready:
+                continue
+            if self.lanes_placed == len(self.lanes) and not any(
+                [await self._waiting(client, lane, s) for s in ("placed", "awaiting_approval")]
+            ):
+                return
+            await asyncio.sleep(0.3)
+
+    async def orders(self) -> list[dict[str, Any]]:
+        """Every order of the stream's lanes, as the orders API holds them."""
+        found: list[dict[str, Any]] = []
+        async with self.users.client(ORDERS) as client:
+            for lane in self.lanes:
+                cursor: str | None = None
+                while True:
+                    params = {"rup_code": lane.rup_code, "limit": 100}
+                    if cursor:
+                        params["cursor"] = cursor
+                    page = await client.get("/orders", params=params, headers=self.users.auditor)
+                    assert page.status_code == 200, page.text
+                    found += page.json()["items"]
+                    cursor = page.json()["next_cursor"]
+                    if not cursor:
+                        break
+        return found
+
+    async def settled(self) -> list[dict[str, Any]]:
+        """After the stream: every order approved or cancelled, and the catalog's stock of the
+        product less by exactly the units of the approved ones (each reservation applied once,
+        each cancellation released once)."""
+        orders = await self.orders()
+        assert len(orders) >= self.total
+        states = {o["state"] for o in orders}
+        assert states <= {"awaiting_vendor", "cancelled"}, states
+        units = sum(
+            line["quantity"]
+            for o in orders
+            if o["state"] == "awaiting_vendor"
+            for line in o["lines"]
+        )
+
+        async def reserved() -> bool:
+            return await stock(self.users, self.seller.product["id"]) == STREAM_STOCK - units
+
+        await eventually(reserved, timeout=60)
+        return orders

@@ -1,5 +1,6 @@
 """`ekatalog demo` against a running platform: the city appears once, however often it runs,
-and the dashboard's figures are those of the orders API."""
+its finished orders spread over the fiscal year's months, and the dashboard's figures are those
+of the orders API."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from tests.journeys.helpers import Users, counts, dashboard_agrees
+from tests.journeys.helpers import REPORTING, Users, counts, dashboard_agrees
 from tests.processes import Platform
 
 
@@ -38,11 +39,19 @@ def run_demo(platform: Platform) -> tuple[dict[str, dict[str, int]], float]:
     return summary, time.monotonic() - started
 
 
+async def spend_by_month(users: Users) -> dict[str, int]:
+    async with users.client(REPORTING) as client:
+        response = await client.get("/kpis/months", params={"fiscal_year": 2026})
+    assert response.status_code == 200, response.text
+    return {row["month"]: row["spend_sp"] for row in response.json()["rows"]}
+
+
 @pytest.mark.slow
 async def test_the_demo_city_fills_the_dashboard_once(platform: Platform, users: Users) -> None:
     # Other journeys may have run on this platform: the demo's part is what it adds.
     before = await dashboard_agrees(users)
     counted = await counts(users)
+    months_before = await spend_by_month(users)
     first, seconds = await asyncio.to_thread(run_demo, platform)
     print(f"demo: {seconds:.1f}s, {first}")
     assert seconds < 60
@@ -66,11 +75,18 @@ async def test_the_demo_city_fills_the_dashboard_once(platform: Platform, users:
     assert figures.spend_completed > before.spend_completed
     share = 100 * (figures.spend_sp - before.spend_sp) / (figures.pagu - before.pagu)
     assert 15 < share < 80  # a city on its way to its 30% target
+    # The demo dates its finished orders over the months of the year so far (this platform's
+    # clock is past March 2026), then gives the orders service back real time.
+    months = await spend_by_month(users)
+    grown = sorted(m for m, spend in months.items() if spend > months_before.get(m, 0))
+    assert len(grown) >= 3, months
+    assert not users.orders_clock.path.exists()
 
     again, _ = await asyncio.to_thread(run_demo, platform)
     assert again["created"] == {}
     assert again["found"] == first["created"]
     assert await dashboard_agrees(users) == figures
+    assert await spend_by_month(users) == months
     added = {k: v - counted[k] for k, v in (await counts(users)).items()}
     assert added["vendors_verified"] == 12 and added["vendors_koperasi"] == 2
     assert added["vendors_local"] == 9 and added["vendors_besar"] == 2

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import replace
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from tests.journeys.helpers import (
     CATALOG,
@@ -18,6 +15,7 @@ from tests.journeys.helpers import (
     act,
     dashboard_agrees,
     order,
+    order_events,
     place,
     reaches,
     scene,
@@ -27,34 +25,6 @@ from tests.processes import Platform
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow
-
-
-async def order_events(platform: Platform, order_id: str, last: str) -> list[dict[str, Any]]:
-    """What a plain aiokafka subscriber of `ekatalog.orders` receives for one order, up to the
-    event `last`; a redelivery (same `ce_id`) counts once."""
-    consumer = AIOKafkaConsumer(
-        "ekatalog.orders",
-        bootstrap_servers=platform.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for record in (r for records in batches.values() for r in records):
-                if record.key is None or record.key.decode() != order_id:
-                    continue
-                headers = {k: v.decode() for k, v in record.headers}
-                assert record.value is not None
-                seen[headers["ce_id"]] = {"type": headers["ce_type"], **json.loads(record.value)}
-            if any(e["type"] == last for e in seen.values()):
-                break
-    finally:
-        await consumer.stop()
-    return list(seen.values())
 
 
 async def test_a_vendor_sells_to_a_pp_from_registration_to_payment(
