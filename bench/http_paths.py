@@ -1,6 +1,7 @@
 """HTTP throughput and latency of each service against a bare FastAPI + asyncpg floor.
 
     .venv/bin/python bench/http_paths.py [--duration 12] [--connections 32] [--threads 2]
+                                         [--paths ping read write] [--profile DIR [--native]]
 
 It starts its own embedded PostgreSQL and tansu broker on free ports, runs the vendors and
 catalog services as `ekatalog serve` processes (as `ekatalog up` does), seeds them through their
@@ -52,6 +53,7 @@ SECRET = "bench-secret-0123456789-0123456789-0123456789"
 VENDORS = 32
 PRODUCTS = 45
 SEARCH_WORD = "kertas"
+PATH_KINDS = ("ping", "read", "write")
 
 
 def say(message: str) -> None:
@@ -445,7 +447,9 @@ def run_wrk(
 
 
 @contextmanager
-def profiling(process: Process, directory: Path | None, label: str) -> Iterator[None]:
+def profiling(
+    process: Process, directory: Path | None, label: str, *, native: bool = False
+) -> Iterator[None]:
     if directory is None:
         yield
         return
@@ -463,7 +467,8 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
             "raw",
             "--rate",
             "100",
-            "--nonblocking",
+            # C frames need the process paused while its stack is read.
+            *(["--native"] if native else ["--nonblocking"]),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -478,7 +483,8 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
 
 def measure(process: Process, path: Load, args: argparse.Namespace, directory: Path) -> Result:
     run_wrk(process, path, args, directory, seconds=2)  # warm-up: connections, caches
-    with profiling(process, args.profile, f"{process.name}-{path.label.split(':')[0]}"):
+    label = f"{process.name}-{path.label.split(':')[0]}"
+    with profiling(process, args.profile, label, native=args.native):
         result = run_wrk(process, path, args, directory, seconds=args.duration)
     say(
         f"  {process.name:8} {path.label:34} {result.requests_per_second:8.0f} req/s  "
@@ -570,15 +576,20 @@ async def bench(args: argparse.Namespace) -> None:
             floor_ping = Load("no database: GET /floor/ping", "GET", [("/floor/ping", None, None)])
             healthz = Load("no database: GET /healthz", "GET", [("/healthz", None, None)])
             # Reads first: they measure the seeded data, not what the writes then added.
+            paths = {
+                "floor ping": (floor, floor_ping),
+                "catalog ping": (catalog, healthz),
+                "floor read": (floor, floor_read),
+                "vendors read": (vendors, vendor_read),
+                "catalog read": (catalog, search_read),
+                "floor write": (floor, floor_write),
+                "vendors write": (vendors, vendor_write),
+                "catalog write": (catalog, stock_write),
+            }
             results = {
-                "floor ping": measure(floor, floor_ping, args, work),
-                "catalog ping": measure(catalog, healthz, args, work),
-                "floor read": measure(floor, floor_read, args, work),
-                "vendors read": measure(vendors, vendor_read, args, work),
-                "catalog read": measure(catalog, search_read, args, work),
-                "floor write": measure(floor, floor_write, args, work),
-                "vendors write": measure(vendors, vendor_write, args, work),
-                "catalog write": measure(catalog, stock_write, args, work),
+                name: measure(process, load, args, work)
+                for name, (process, load) in paths.items()
+                if name.split()[1] in args.paths
             }
             report(results)
         finally:
@@ -604,6 +615,8 @@ def report(results: dict[str, Result]) -> None:
     )
     say("|---|---|---|---|---|---|---|---|---|")
     for row in ("catalog ping", "vendors read", "catalog read", "vendors write", "catalog write"):
+        if row not in results:
+            continue
         mine, floor = results[row], results[f"floor {row.split()[1]}"]
         say(
             f"| {row} | {mine.requests_per_second:,.0f} | {mine.p50_ms:.1f} | "
@@ -621,6 +634,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
+    parser.add_argument(
+        "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
+    )
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=PATH_KINDS,
+        default=PATH_KINDS,
+        help="which kinds of path to measure (each beside the floor's)",
+    )
     parser.add_argument("--serve-floor", nargs=2, metavar=("DSN", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:

@@ -8,10 +8,12 @@ publishes from and empties, and `event_log`, the service's permanent record of w
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,10 +33,12 @@ NOTIFY_CHANNEL = "ekatalog_outbox"
 # One statement, one round trip, for every write of every service: the log and the queue get the
 # events in the order they were given (the ids are drawn in ordinality order), so the log
 # positions and the outbox ids of one aggregate's events follow each other, and the relay is
-# woken when the transaction commits.
+# woken when the transaction commits. A state change that does not need to read anything back
+# rides in the same statement, as data-modifying CTEs ahead of the events' (see `StateChange`).
 _ADD = """
-WITH events AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+WITH {change}events AS (
+    SELECT * FROM unnest(${a}::uuid[], ${b}::text[], ${c}::text[], ${d}::text[], ${e}::bytea[],
+                         ${f}::text[])
         WITH ORDINALITY AS e(event_id, topic, event_type, aggregate_id, payload, headers, n)
 ), logged AS (
     INSERT INTO event_log (event_id, topic, event_type, aggregate_id, payload, headers)
@@ -45,8 +49,30 @@ WITH events AS (
     SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM events
     ORDER BY n
 )
-SELECT pg_notify($7, '')
+SELECT pg_notify(${g}, '')
 """
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A state change written in the events' own statement, saving a round trip per write.
+
+    `ctes` are data-modifying common table expressions (`saved AS (UPDATE ...), history AS
+    (INSERT ... FROM saved)`) over the parameters `$1` to `$n`, whose values `args` holds. They
+    see the statement's snapshot and cannot read the outbox's rows: a change whose event needs
+    what the database computes (`RETURNING`) runs its own statement first.
+    """
+
+    ctes: str
+    args: tuple[Any, ...]
+
+
+@functools.cache
+def _add_statement(ctes: str, after: int) -> str:
+    """The outbox statement behind `ctes`, its own parameters numbered from `after` + 1."""
+    numbers = dict(zip("abcdefg", range(after + 1, after + 8), strict=True))
+    return _ADD.format(change=f"{ctes},\n" if ctes else "", **numbers)
+
 
 # Rows commit out of id order, so the relay never keeps a cursor: it takes the oldest rows that no
 # other transaction holds. Commands lock their aggregate before writing events, which keeps one
@@ -84,7 +110,11 @@ class Outbox:
     def topic_for(self, event: Event | type[Event]) -> str:
         return f"{self.topic_prefix}{event.topic}"
 
-    async def add(self, conn: Connection, *events: Event) -> list[uuid.UUID]:
+    async def add(
+        self, conn: Connection, *events: Event, change: StateChange | None = None
+    ) -> list[uuid.UUID]:
+        """Log and queue `events` in the caller's transaction, with `change` in the same
+        statement when given; returns the events' ids."""
         if not conn.is_in_transaction():
             raise RuntimeError("outbox events must be written in the state change's transaction")
         now = datetime.now(UTC)
@@ -110,7 +140,11 @@ class Outbox:
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-        await conn.execute(_ADD, *columns, NOTIFY_CHANNEL)
+        if change is None:
+            await conn.execute(_add_statement("", 0), *columns, NOTIFY_CHANNEL)
+        else:
+            statement = _add_statement(change.ctes, len(change.args))
+            await conn.execute(statement, *change.args, *columns, NOTIFY_CHANNEL)
         return columns[0]
 
 
