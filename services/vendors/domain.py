@@ -297,8 +297,10 @@ class Profile(Declaration):
         documents.pop(kswp, None)
         if kswp in self.documents:
             documents[kswp] = self.documents[kswp]
-        return Profile.model_validate(
-            {
+        # Both sides are validated already (the declaration as given, the KSWP as accepted), and
+        # no rule ties one to the other: validating them again would only repeat every check.
+        return Profile.model_construct(
+            **{
                 **dict(declaration),
                 "documents": documents,
                 "kswp_status": self.kswp_status,
