@@ -24,9 +24,7 @@ _CODE_POINTS = [
 
 
 @pytest.mark.parametrize("validator, layout", [(single_line, ""), (multi_line, "\t\n\r")])
-def test_refused_exactly_when_the_unicode_category_says_so(
-    validator: object, layout: str
-) -> None:
+def test_refused_exactly_when_the_unicode_category_says_so(validator: object, layout: str) -> None:
     assert callable(validator)
     for code_point in _CODE_POINTS:
         char = chr(code_point)
