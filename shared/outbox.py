@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -394,8 +395,8 @@ class OutboxRelay:
         ]
         await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout)
         self.broker_available = True
-        for r in rows:
-            EVENTS_PUBLISHED.labels(r["topic"]).inc()
+        for topic, count in Counter(r["topic"] for r in rows).items():
+            EVENTS_PUBLISHED.labels(topic).inc(count)
 
     async def refresh_backlog(self) -> None:
         async with self.pool.acquire(timeout=self.stats_seconds * 5) as conn:
