@@ -301,7 +301,7 @@ class Profile(Declaration):
         # no rule ties one to the other: validating them again would only repeat every check.
         return Profile.model_construct(
             **{
-                **dict(declaration),
+                **vars(declaration),
                 "documents": documents,
                 "kswp_status": self.kswp_status,
                 "kswp_valid_until": self.kswp_valid_until,
