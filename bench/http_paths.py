@@ -1,7 +1,8 @@
 """HTTP throughput and latency of each service against a bare FastAPI + asyncpg floor.
 
     .venv/bin/python bench/http_paths.py [--duration 12] [--connections 32] [--threads 2]
-                                         [--paths ping read write] [--profile DIR [--native]]
+                                         [--paths ping read write] [--vendors 32]
+                                         [--profile DIR [--native]]
 
 It starts its own embedded PostgreSQL and tansu broker on free ports, runs the vendors and
 catalog services as `ekatalog serve` processes (as `ekatalog up` does), seeds them through their
@@ -257,10 +258,10 @@ class Seeded:
     products: list[tuple[str, str]]  # product id, its vendor's token
 
 
-async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
+async def seed_platform(vendors_url: str, catalog_url: str, vendor_count: int) -> Seeded:
     async with httpx.AsyncClient(timeout=30) as http:
         vendors = []
-        for n in range(VENDORS):
+        for n in range(vendor_count):
             vendor_id = str(uuid.uuid4())
             token = bearer(Role.VENDOR, vendor_id=vendor_id, subject=f"vendor-{n}")
             profile = vendor_profile(n)
@@ -297,7 +298,7 @@ async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
         )
         products = []
         for n in range(PRODUCTS):
-            _, token, _ = vendors[n % VENDORS]
+            _, token, _ = vendors[n % vendor_count]
             body = {
                 "etalase_id": etalase["id"],
                 "vendor_type": "producer",
@@ -332,7 +333,7 @@ async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
             )
             products.append((product["id"], token))
         found = expect(await http.get(f"{catalog_url}/search", params={"q": SEARCH_WORD}), 200)
-        say(f"seeded {VENDORS} verified vendors, {PRODUCTS} listed products")
+        say(f"seeded {vendor_count} verified vendors, {PRODUCTS} listed products")
         say(f"GET /search?q={SEARCH_WORD} returns {len(found.get('items', []))} products per page")
     return Seeded(vendors, products)
 
@@ -525,7 +526,7 @@ async def bench(args: argparse.Namespace) -> None:
                 f"{args.duration} s per path; processes: "
                 + ", ".join(f"{p.name} pid {p.process.pid}" for p in processes)
             )
-            seeded = await seed_platform(vendors.url, catalog.url)
+            seeded = await seed_platform(vendors.url, catalog.url, args.vendors)
             write_body = json.dumps({"stock": "__N__"}).replace('"__N__"', "__N__")
             floor_write = Load(
                 "write: two-row insert transaction",
@@ -633,6 +634,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=12, help="seconds per path")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--vendors",
+        type=int,
+        default=VENDORS,
+        help="vendors seeded; each vendor write picks one at random, so with few of them "
+        "concurrent writes queue for the same vendor's row lock",
+    )
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
     parser.add_argument(
         "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
