@@ -1,6 +1,8 @@
 """HTTP throughput and latency of each service against a bare FastAPI + asyncpg floor.
 
     .venv/bin/python bench/http_paths.py [--duration 12] [--connections 32] [--threads 2]
+                                         [--paths ping read write] [--vendors 32]
+                                         [--profile DIR [--native]]
 
 It starts its own embedded PostgreSQL and tansu broker on free ports, runs the vendors and
 catalog services as `ekatalog serve` processes (as `ekatalog up` does), seeds them through their
@@ -52,6 +54,7 @@ SECRET = "bench-secret-0123456789-0123456789-0123456789"
 VENDORS = 32
 PRODUCTS = 45
 SEARCH_WORD = "kertas"
+PATH_KINDS = ("ping", "read", "write")
 
 
 def say(message: str) -> None:
@@ -255,10 +258,10 @@ class Seeded:
     products: list[tuple[str, str]]  # product id, its vendor's token
 
 
-async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
+async def seed_platform(vendors_url: str, catalog_url: str, vendor_count: int) -> Seeded:
     async with httpx.AsyncClient(timeout=30) as http:
         vendors = []
-        for n in range(VENDORS):
+        for n in range(vendor_count):
             vendor_id = str(uuid.uuid4())
             token = bearer(Role.VENDOR, vendor_id=vendor_id, subject=f"vendor-{n}")
             profile = vendor_profile(n)
@@ -295,7 +298,7 @@ async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
         )
         products = []
         for n in range(PRODUCTS):
-            _, token, _ = vendors[n % VENDORS]
+            _, token, _ = vendors[n % vendor_count]
             body = {
                 "etalase_id": etalase["id"],
                 "vendor_type": "producer",
@@ -330,7 +333,7 @@ async def seed_platform(vendors_url: str, catalog_url: str) -> Seeded:
             )
             products.append((product["id"], token))
         found = expect(await http.get(f"{catalog_url}/search", params={"q": SEARCH_WORD}), 200)
-        say(f"seeded {VENDORS} verified vendors, {PRODUCTS} listed products")
+        say(f"seeded {vendor_count} verified vendors, {PRODUCTS} listed products")
         say(f"GET /search?q={SEARCH_WORD} returns {len(found.get('items', []))} products per page")
     return Seeded(vendors, products)
 
@@ -445,7 +448,9 @@ def run_wrk(
 
 
 @contextmanager
-def profiling(process: Process, directory: Path | None, label: str) -> Iterator[None]:
+def profiling(
+    process: Process, directory: Path | None, label: str, *, native: bool = False
+) -> Iterator[None]:
     if directory is None:
         yield
         return
@@ -463,7 +468,8 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
             "raw",
             "--rate",
             "100",
-            "--nonblocking",
+            # C frames need the process paused while its stack is read.
+            *(["--native"] if native else ["--nonblocking"]),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -478,7 +484,8 @@ def profiling(process: Process, directory: Path | None, label: str) -> Iterator[
 
 def measure(process: Process, path: Load, args: argparse.Namespace, directory: Path) -> Result:
     run_wrk(process, path, args, directory, seconds=2)  # warm-up: connections, caches
-    with profiling(process, args.profile, f"{process.name}-{path.label.split(':')[0]}"):
+    label = f"{process.name}-{path.label.split(':')[0]}"
+    with profiling(process, args.profile, label, native=args.native):
         result = run_wrk(process, path, args, directory, seconds=args.duration)
     say(
         f"  {process.name:8} {path.label:34} {result.requests_per_second:8.0f} req/s  "
@@ -519,7 +526,7 @@ async def bench(args: argparse.Namespace) -> None:
                 f"{args.duration} s per path; processes: "
                 + ", ".join(f"{p.name} pid {p.process.pid}" for p in processes)
             )
-            seeded = await seed_platform(vendors.url, catalog.url)
+            seeded = await seed_platform(vendors.url, catalog.url, args.vendors)
             write_body = json.dumps({"stock": "__N__"}).replace('"__N__"', "__N__")
             floor_write = Load(
                 "write: two-row insert transaction",
@@ -570,15 +577,20 @@ async def bench(args: argparse.Namespace) -> None:
             floor_ping = Load("no database: GET /floor/ping", "GET", [("/floor/ping", None, None)])
             healthz = Load("no database: GET /healthz", "GET", [("/healthz", None, None)])
             # Reads first: they measure the seeded data, not what the writes then added.
+            paths = {
+                "floor ping": (floor, floor_ping),
+                "catalog ping": (catalog, healthz),
+                "floor read": (floor, floor_read),
+                "vendors read": (vendors, vendor_read),
+                "catalog read": (catalog, search_read),
+                "floor write": (floor, floor_write),
+                "vendors write": (vendors, vendor_write),
+                "catalog write": (catalog, stock_write),
+            }
             results = {
-                "floor ping": measure(floor, floor_ping, args, work),
-                "catalog ping": measure(catalog, healthz, args, work),
-                "floor read": measure(floor, floor_read, args, work),
-                "vendors read": measure(vendors, vendor_read, args, work),
-                "catalog read": measure(catalog, search_read, args, work),
-                "floor write": measure(floor, floor_write, args, work),
-                "vendors write": measure(vendors, vendor_write, args, work),
-                "catalog write": measure(catalog, stock_write, args, work),
+                name: measure(process, load, args, work)
+                for name, (process, load) in paths.items()
+                if name.split()[1] in args.paths
             }
             report(results)
         finally:
@@ -604,6 +616,8 @@ def report(results: dict[str, Result]) -> None:
     )
     say("|---|---|---|---|---|---|---|---|---|")
     for row in ("catalog ping", "vendors read", "catalog read", "vendors write", "catalog write"):
+        if row not in results:
+            continue
         mine, floor = results[row], results[f"floor {row.split()[1]}"]
         say(
             f"| {row} | {mine.requests_per_second:,.0f} | {mine.p50_ms:.1f} | "
@@ -620,7 +634,24 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=12, help="seconds per path")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--vendors",
+        type=int,
+        default=VENDORS,
+        help="vendors seeded; each vendor write picks one at random, so with few of them "
+        "concurrent writes queue for the same vendor's row lock",
+    )
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
+    parser.add_argument(
+        "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
+    )
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=PATH_KINDS,
+        default=PATH_KINDS,
+        help="which kinds of path to measure (each beside the floor's)",
+    )
     parser.add_argument("--serve-floor", nargs=2, metavar=("DSN", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_floor:

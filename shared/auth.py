@@ -174,11 +174,16 @@ async def optional_principal(request: Request) -> Principal | None:
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def requires_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that lets only the given roles through (403 for the others)."""
+def requires_role(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that lets only the given roles through (403 for the others).
+
+    It reads the token itself rather than depending on `current_principal`: every nested
+    dependency is one more resolution step on every request.
+    """
     allowed = frozenset(roles)
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    async def check(request: Request) -> Principal:
+        principal = await current_principal(request)
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise forbidden(f"role {principal.role.value} may not do this; allowed: {names}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -9,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shared.embedded import Tansu, free_port
-from shared.outbox import Outbox, outbox_backlog
+from shared.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, outbox_backlog
 from shared.service import ensure_topics
 from tests.plumbing import (
     CounterIncremented,
@@ -220,3 +221,45 @@ async def test_only_one_relay_publishes_per_database(
     finally:
         await second.stop()
         await pool.close()
+
+
+async def test_writes_wake_the_relay_without_a_notification_each(
+    infra: Infra, database: str, topic_prefix: str
+) -> None:
+    """A NOTIFY serialises the commits that send it, so an outbox sends at most one per
+    interval; the relay still publishes at once: woken from idle by a notification, and looking
+    again by itself while it is busy. Its own poll is an hour here, so it never helps."""
+    pool = await prepare(database)
+    outbox = Outbox("/test", topic_prefix, notify_interval=0.5)
+    await ensure_topics(infra.bootstrap_servers, [outbox.topic_for(CounterIncremented)], 3)
+    relay = make_relay(pool, database, infra.bootstrap_servers, poll_seconds=3600)
+    listener = await asyncpg.connect(database)
+    notifications: list[object] = []
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notifications.append(args))
+
+    async def writer(first: int) -> None:
+        for seq in range(first, 41, 8):
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.add(conn, CounterIncremented(counter_id=f"c-{seq % 8}", seq=seq))
+
+    try:
+        await relay.start()
+        await eventually(lambda: _holds_lock(relay), timeout=10)
+        await write_events(pool, outbox, [CounterIncremented(counter_id="c-idle", seq=0)])
+        await eventually(lambda: _published(relay, 1), timeout=10)
+
+        await asyncio.gather(*(writer(first) for first in range(1, 9)))
+        await eventually(lambda: _published(relay, 41), timeout=10)
+        assert 1 <= len(notifications) < 41, "one notification per interval, not per write"
+    finally:
+        await relay.stop()
+        await listener.close()
+        await pool.close()
+
+
+async def _holds_lock(relay: OutboxRelay) -> bool:
+    return relay._lock_conn is not None
+
+
+async def _published(relay: OutboxRelay, count: int) -> bool:
+    return relay.published >= count

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from shared import eventlog
 from shared.embedded import free_port
-from shared.outbox import Outbox, prune_log
+from shared.outbox import Outbox, StateChange, prune_log
 from shared.service import ensure_topics
 from tests.plumbing import (
     CounterIncremented,
@@ -68,6 +68,36 @@ async def test_the_log_keeps_what_the_state_change_committed_and_refuses_edits(
             await pool.execute("UPDATE event_log SET topic = 'elsewhere'")
     finally:
         await relay.stop()
+        await pool.close()
+
+
+async def test_a_state_change_rides_in_the_events_statement_and_fails_with_them(
+    database: str,
+) -> None:
+    """`Outbox.add(..., change=...)`: the change's rows and the events are one statement, so a
+    change the database refuses leaves no event behind, and events without it are unaffected."""
+    pool = await prepare(database)
+    outbox = Outbox("/test")
+    change = StateChange(
+        "saved AS (INSERT INTO counter_projection (counter_id, last_seq, applied, out_of_order)"
+        " VALUES ($1, $2, 1, 0))",
+        ("counter-000", 1),
+    )
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = await outbox.add(conn, *counters(1, 1, 2), change=change)
+        assert await pool.fetchval("SELECT last_seq FROM counter_projection") == 1
+        logged = await pool.fetch("SELECT event_id, payload FROM event_log ORDER BY position")
+        assert [r["event_id"] for r in logged] == ids
+        assert [CounterIncremented.model_validate_json(r["payload"]).seq for r in logged] == [1, 2]
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.add(conn, *counters(1, 3, 3), change=change)
+        assert await pool.fetchval("SELECT count(*) FROM event_log") == 2
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+    finally:
         await pool.close()
 
 

@@ -203,7 +203,7 @@ class DeclarationBody(BaseModel):
         return editions
 
     def _fields(self) -> dict[str, Any]:
-        fields = dict(self)
+        fields = dict(vars(self))
         editions = fields.pop("kbli_editions")
         fields["kbli"] = [
             {"code": code, "edition": editions.get(code, KbliEdition.KBLI_2025)}
@@ -323,7 +323,7 @@ def _view_fields(request: Request, vendor: Vendor) -> dict[str, Any]:
     p = vendor.profile
     renewal = vendor.kswp_renewal
     return {
-        **dict(vendor.snapshot(request.app.state.settings.city_region_code)),
+        **vars(vendor.snapshot(request.app.state.settings.city_region_code)),
         "legal_form": p.legal_form,
         "address": p.address,
         "contact": p.contact,

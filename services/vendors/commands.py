@@ -108,9 +108,10 @@ class VendorCommands:
     ) -> Vendor:
         """Store `vendor` (already at its new version) with its history row and its event."""
         snapshot = vendor.snapshot(self.city_region_code)
-        event = event_type(**dict(snapshot), occurred_at=vendor.updated_at, **fields)
-        await store.save_vendor(
-            conn,
+        # vars(), not dict(): dict() of a pydantic model first asks for `keys`, which the model
+        # answers by raising AttributeError, several microseconds on every write.
+        event = event_type(**vars(snapshot), occurred_at=vendor.updated_at, **fields)
+        change = store.saved_vendor(
             vendor,
             snapshot,
             insert=insert,
@@ -119,7 +120,7 @@ class VendorCommands:
             actor=actor,
             detail=event.model_dump(mode="json", include=set(fields)),
         )
-        await self.outbox.add(conn, event)
+        await self.outbox.add(conn, event, change=change)
         return vendor
 
     async def _change(

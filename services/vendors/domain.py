@@ -297,9 +297,11 @@ class Profile(Declaration):
         documents.pop(kswp, None)
         if kswp in self.documents:
             documents[kswp] = self.documents[kswp]
-        return Profile.model_validate(
-            {
-                **dict(declaration),
+        # Both sides are validated already (the declaration as given, the KSWP as accepted), and
+        # no rule ties one to the other: validating them again would only repeat every check.
+        return Profile.model_construct(
+            **{
+                **vars(declaration),
                 "documents": documents,
                 "kswp_status": self.kswp_status,
                 "kswp_valid_until": self.kswp_valid_until,

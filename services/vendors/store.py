@@ -18,6 +18,7 @@ from shared.contracts.vendors import (
     VendorState,
 )
 from shared.db import Connection
+from shared.outbox import StateChange
 
 _COLUMNS = (
     "vendor_id, state, version, profile, suspended_until, registered_at, updated_at, kswp_renewal"
@@ -112,27 +113,25 @@ def _param(column: str) -> str:
     return f"${_ALL_COLUMNS.index(column) + 1}"
 
 
-# The vendor row and its history row in one statement; the history row repeats the vendor's id,
-# version, state and time from the row's own parameters.
+# The vendor row and its history row, as the state change of the vendor's event (one statement
+# with the outbox's); the history row repeats the vendor's id, version, state and time from the
+# row's own parameters.
 _N = len(_ALL_COLUMNS)
-_HISTORY_ROW = f"""
-INSERT INTO vendor_history ({_HISTORY_COLUMNS})
-SELECT vendor_id, {_param("version")}, ${_N + 1}, ${_N + 2}, {_param("state")}, ${_N + 3},
-       ${_N + 4}, {_param("updated_at")}
-FROM saved"""
-_INSERT = f"""
-WITH saved AS (
+_HISTORY_ROW = f"""history AS (
+    INSERT INTO vendor_history ({_HISTORY_COLUMNS})
+    SELECT vendor_id, {_param("version")}, ${_N + 1}, ${_N + 2}, {_param("state")}, ${_N + 3},
+           ${_N + 4}, {_param("updated_at")}
+    FROM saved)"""
+_INSERT = f"""saved AS (
     INSERT INTO vendors ({", ".join(_ALL_COLUMNS)}) VALUES ({_PLACEHOLDERS}) RETURNING vendor_id
-){_HISTORY_ROW}"""
+), {_HISTORY_ROW}"""
 # A pending snapshot correction is thereby published and cleared.
-_UPDATE = f"""
-WITH saved AS (
+_UPDATE = f"""saved AS (
     UPDATE vendors SET {_ASSIGNMENTS}, correction = NULL WHERE vendor_id = $1 RETURNING vendor_id
-){_HISTORY_ROW}"""
+), {_HISTORY_ROW}"""
 
 
-async def save_vendor(
-    conn: Connection,
+def saved_vendor(
     vendor: Vendor,
     snapshot: VendorSnapshot,
     *,
@@ -141,18 +140,21 @@ async def save_vendor(
     from_state: VendorState | None,
     actor: str,
     detail: dict[str, Any],
-) -> None:
-    """Store the vendor (a new row with `insert`) and its history row, in one round trip.
+) -> StateChange:
+    """The vendor stored (a new row with `insert`) with its history row, written by the outbox
+    in its event's statement.
 
     An insert raises asyncpg.UniqueViolationError naming `vendors_pkey` or `vendors_nib_key`.
     """
-    await conn.execute(
+    return StateChange(
         _INSERT if insert else _UPDATE,
-        *_row_values(vendor, snapshot),
-        event,
-        from_state.value if from_state else None,
-        actor,
-        detail,
+        (
+            *_row_values(vendor, snapshot),
+            event,
+            from_state.value if from_state else None,
+            actor,
+            detail,
+        ),
     )
 
 
