@@ -222,15 +222,18 @@ def _claims(product: Row) -> domain.DomesticClaims:
     )
 
 
-async def _order_lines(
-    conn: Connection, vendor_id: uuid.UUID, requests: Sequence[LineRequest]
-) -> list[OrderLine]:
-    """Each line at the current listed price, checked against the domestic priority."""
+def _check_repeated(requests: Sequence[LineRequest]) -> None:
     ids = [r.product_id for r in requests]
     repeated = sorted({str(i) for i in ids if ids.count(i) > 1})
     if repeated:
         raise Refused("repeated_line", f"one line per product; repeated: {', '.join(repeated)}")
-    products = await store.get_products(conn, ids)
+
+
+def _order_lines(
+    vendor_id: uuid.UUID, requests: Sequence[LineRequest], inputs: store.OrderInputs
+) -> list[OrderLine]:
+    """Each line at the current listed price, checked against the domestic priority."""
+    products = inputs.products
     for request in requests:
         product = products.get(request.product_id)
         if product is None or product["state"] != "listed":
@@ -249,8 +252,7 @@ async def _order_lines(
                 product_id=str(request.product_id),
             )
     tiers: dict[str, list[Any]] = defaultdict(list)
-    categories = sorted({p["category_code"] for p in products.values()})
-    for alternative in await store.listed_in_categories(conn, categories):
+    for alternative in inputs.alternatives:
         tiers[alternative["category_code"]].append(domain.priority_tier(_claims(alternative)))
     lines = []
     for request in requests:
@@ -303,23 +305,23 @@ def _vendor_snapshot(vendor_id: uuid.UUID, vendor: Row | None) -> OrderVendor:
 
 
 async def place_order(db: Db, ctx: Context, principal: Principal, request: PlaceOrder) -> Row:
+    _check_repeated(request.lines)
     async with unit_of_work(db) as conn:
         # The package row is the lock that keeps concurrent orders from overspending it.
-        rup = (await store.lock_rups(conn, [request.rup_code])).get(request.rup_code)
+        inputs = await store.order_inputs(
+            conn, request.rup_code, request.vendor_id, [r.product_id for r in request.lines]
+        )
+        rup = inputs.rup
         if rup is None:
             raise Refused("rup_unknown", f"RUP package {request.rup_code} is not registered")
         domain.ensure_buyer(principal, rup["opd_id"])
-        vendor = _vendor_snapshot(
-            request.vendor_id, await store.get_vendor(conn, request.vendor_id)
-        )
-        lines = await _order_lines(conn, request.vendor_id, request.lines)
+        vendor = _vendor_snapshot(request.vendor_id, inputs.vendor)
+        lines = _order_lines(request.vendor_id, request.lines, inputs)
         total = sum(line.line_total for line in lines)
         procurement_type = ProcurementType(rup["procurement_type"])
         domain.check_buyer_limit(principal.role, procurement_type, total, ctx.policy.pp_limits)
-        held = (await store.committed(conn, [request.rup_code])).get(request.rup_code, 0)
-        domain.check_pagu(rup["pagu"], held, total)
         now = ctx.clock()
-        row = await store.insert_order(
+        held, row = await store.place_within_pagu(
             conn,
             {
                 "id": uuid.uuid4(),
@@ -344,8 +346,14 @@ async def place_order(db: Db, ctx: Context, principal: Principal, request: Place
                 "placed_at": now,
                 "updated_at": now,
             },
+            rup["pagu"],
+            OrderPlaced.type,
         )
-        await _publish(conn, ctx, row, OrderPlaced, Actor.of(principal), now)
+        if row is None:
+            domain.check_pagu(rup["pagu"], held, total)  # refuses with the remaining amount
+        assert row is not None
+        # The timeline entry was written with the order.
+        await ctx.outbox.add(conn, _order_event(OrderPlaced, row, Actor.of(principal), now, {}))
         return row
 
 
