@@ -474,17 +474,20 @@ def _vendor_of(order: Row) -> str:
 
 
 async def confirm_stock(conn: Connection, ctx: Context, order_id: uuid.UUID) -> Row | None:
-    """The catalog reserved the stock: negotiate first, or go to the PPK."""
-    async with unit_of_work(conn) as tx:
-        order = await store.lock_order(tx, order_id)
-        if order is None or order["state"] != OrderState.PLACED:
-            return None  # cancelled or rejected meanwhile; the catalog releases on that event
-        domain.check_transition(OrderState.PLACED, "confirm_stock")
-        negotiate = order["method"] == PurchaseMethod.NEGOTIATION
-        target = OrderState.NEGOTIATING if negotiate else OrderState.AWAITING_APPROVAL
-        return await _transition(
-            tx, ctx, order, "confirm_stock", OrderStockConfirmed, STOCK_SAGA, target=target
-        )
+    """The catalog reserved the stock: negotiate first, or go to the PPK.
+
+    Runs in the stock handler's transaction without a savepoint of its own (two round trips
+    per order on the saga's path): it changes one order, and a failure rolls the whole batch
+    back for the consumer to retry."""
+    order = await store.lock_order(conn, order_id)
+    if order is None or order["state"] != OrderState.PLACED:
+        return None  # cancelled or rejected meanwhile; the catalog releases on that event
+    domain.check_transition(OrderState.PLACED, "confirm_stock")
+    negotiate = order["method"] == PurchaseMethod.NEGOTIATION
+    target = OrderState.NEGOTIATING if negotiate else OrderState.AWAITING_APPROVAL
+    return await _transition(
+        conn, ctx, order, "confirm_stock", OrderStockConfirmed, STOCK_SAGA, target=target
+    )
 
 
 async def reject_order(
