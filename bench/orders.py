@@ -19,7 +19,8 @@ measure runs without a saga backlog) and prints the stock saga's completion time
 orders (order.placed written -> catalog reservation -> stock.reserved -> order.stock_confirmed
 written, from the orders' timeline) and the CPU time the saga cost per order in the two services
 (their CPU during the level, less what the intake's requests took). Each product has ample stock.
-`--profile DIR` records py-spy samples of the orders process during each level (collapsed stacks).
+`--profile DIR` records py-spy samples of the orders and catalog processes during each level
+(intake and saga; collapsed stacks).
 """
 
 from __future__ import annotations
@@ -403,13 +404,18 @@ async def main(args: argparse.Namespace) -> None:
                     base_line = measure("floor", floor, clients, args.seconds)
                     since = datetime.now(UTC)
                     cpu_before = {n: cpu_seconds(pids[n]) for n in ("orders", "catalog")}
-                    with profiling(pids["orders"], args.profile, f"orders-{clients}"):
+                    with (
+                        profiling(pids["orders"], args.profile, f"orders-{clients}"),
+                        profiling(pids["catalog"], args.profile, f"catalog-{clients}"),
+                    ):
                         orders = measure("orders", intake, clients, args.seconds)
-                    for name, result in (("floor", base_line), ("orders", orders)):
-                        if result.errors:
-                            raise SystemExit(f"{name}: {result.errors} of {result.requests} failed")
-                    # The next floor runs only once this level's sagas are done.
-                    saga = await saga_seconds(conn, since)
+                        for name, result in (("floor", base_line), ("orders", orders)):
+                            if result.errors:
+                                raise SystemExit(
+                                    f"{name}: {result.errors} of {result.requests} failed"
+                                )
+                        # The next floor runs only once this level's sagas are done.
+                        saga = await saga_seconds(conn, since)
                     cpu = {n: cpu_seconds(pids[n]) - cpu_before[n] for n in cpu_before}
                     api_ms = orders.cpu_ms * orders.requests
                     saga_ms = 1000 * (cpu["orders"] + cpu["catalog"]) - api_ms
@@ -438,9 +444,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
-    parser.add_argument(
-        "--profile", type=Path, help="record py-spy samples of the orders process here"
-    )
+    parser.add_argument("--profile", type=Path, help="py-spy samples of orders and catalog go here")
     parser.add_argument("--floor", nargs=2, metavar=("PORT", "DSN"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.floor:

@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -389,33 +389,6 @@ def _order_event(
     )
 
 
-async def _publish(
-    conn: Connection,
-    ctx: Context,
-    row: Row,
-    cls: type[OrderEvent],
-    actor: Actor,
-    now: datetime,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    """The event and its timeline entry, in the state change's transaction."""
-    event = _order_event(cls, row, actor, now, extra or {})
-    await store.add_timeline(
-        conn,
-        {
-            "order_id": row["id"],
-            "version": row["version"],
-            "event_type": cls.type,
-            "state": row["state"],
-            "actor": actor.subject,
-            "actor_role": actor.role,
-            "at": now,
-            "details": event.model_dump(mode="json", include=set(extra or {})),
-        },
-    )
-    await ctx.outbox.add(conn, event)
-
-
 def _deadline(ctx: Context, state: OrderState, now: datetime) -> dict[str, Any]:
     """Waiting for the PPK or the vendor starts a working-day clock; other states have none."""
     policy = ctx.policy
@@ -425,7 +398,9 @@ def _deadline(ctx: Context, state: OrderState, now: datetime) -> dict[str, Any]:
         days, kind = policy.vendor_answer_working_days, DeadlineKind.VENDOR_ANSWER
     else:
         return {"next_deadline": None, "deadline_kind": None}
-    return {"next_deadline": policy.calendar.deadline(now, days), "deadline_kind": kind.value}
+    # In UTC, as the stored value reads back: the event is built from the values written.
+    deadline = policy.calendar.deadline(now, days).astimezone(UTC)
+    return {"next_deadline": deadline, "deadline_kind": kind.value}
 
 
 async def _transition(
@@ -443,19 +418,30 @@ async def _transition(
     state = target or domain.check_transition(OrderState(order["state"]), action)
     assert state is not None
     now = ctx.clock()
+    changed = {
+        **(changes or {}),
+        **_deadline(ctx, state, now),
+        "state": state.value,
+        "live": domain.counts_against_pagu(state),
+        "version": order["version"] + 1,
+        "updated_at": now,
+    }
+    # The event is built from the order as the update leaves it, so that its timeline entry is
+    # written by the update's statement.
+    event = _order_event(cls, {**order, **changed}, actor, now, extra or {})
     row = await store.update_order(
         conn,
         order["id"],
-        {
-            **(changes or {}),
-            **_deadline(ctx, state, now),
-            "state": state.value,
-            "live": domain.counts_against_pagu(state),
-            "version": order["version"] + 1,
-            "updated_at": now,
-        },
+        changed,
+        store.TimelineEntry(
+            event_type=cls.type,
+            actor=actor.subject,
+            actor_role=actor.role,
+            at=now,
+            details=event.model_dump(mode="json", include=set(extra or {})),
+        ),
     )
-    await _publish(conn, ctx, row, cls, actor, now, extra)
+    await ctx.outbox.add(conn, event)
     return row
 
 

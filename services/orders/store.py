@@ -299,34 +299,39 @@ async def get_order(conn: Connection, order_id: uuid.UUID) -> Row | None:
     return _row(await conn.fetchrow("SELECT * FROM orders WHERE id = $1", order_id))
 
 
-async def update_order(conn: Connection, order_id: uuid.UUID, changes: Mapping[str, Any]) -> Row:
+async def update_order(
+    conn: Connection, order_id: uuid.UUID, changes: Mapping[str, Any], entry: TimelineEntry
+) -> Row:
+    """Apply `changes` and add the timeline entry of the event they make, in one statement."""
     columns = sorted(changes)
     unknown = set(columns) - _UPDATABLE
     assert not unknown, f"not updatable: {unknown}"
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    n = len(columns) + 1
     row = await conn.fetchrow(
-        f"UPDATE orders SET {sets} WHERE id = $1 RETURNING *",
+        f"""WITH updated AS (UPDATE orders SET {sets} WHERE id = $1 RETURNING *),
+                 entry AS (
+                     INSERT INTO order_timeline
+                         (order_id, version, event_type, state, actor, actor_role, at, details)
+                     SELECT id, version, ${n + 1}, state, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}
+                     FROM updated)
+            SELECT * FROM updated""",
         order_id,
         *(changes[c] for c in columns),
+        *entry,
     )
     assert row is not None
     return dict(row)
 
 
-async def add_timeline(conn: Connection, entry: Mapping[str, Any]) -> None:
-    await conn.execute(
-        """INSERT INTO order_timeline
-               (order_id, version, event_type, state, actor, actor_role, at, details)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        entry["order_id"],
-        entry["version"],
-        entry["event_type"],
-        entry["state"],
-        entry["actor"],
-        entry["actor_role"],
-        entry["at"],
-        entry["details"],
-    )
+class TimelineEntry(NamedTuple):
+    """Who did what when, beside the order's new version and state."""
+
+    event_type: str
+    actor: str
+    actor_role: str
+    at: datetime
+    details: dict[str, Any]
 
 
 async def timeline(conn: Connection, order_id: uuid.UUID) -> list[Row]:
