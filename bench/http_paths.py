@@ -40,7 +40,7 @@ from typing import Any
 import asyncpg
 import httpx
 from fastapi import FastAPI, Request
-from loadgen import Load, Result, profiling, run_wrk, say
+from loadgen import Load, Result, profiling, run_wrk, say, serve
 
 from ekatalog.cli import SERVICES
 from shared.auth import Role, mint_token
@@ -129,18 +129,7 @@ async def seed_floor(dsn: str) -> None:
 
 
 def serve_floor(dsn: str, port: int) -> None:
-    import uvicorn
-
-    # The same server options as `ekatalog serve`.
-    uvicorn.run(
-        floor_app(dsn),
-        host="127.0.0.1",
-        port=port,
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        access_log=False,
-    )
+    serve(floor_app(dsn), port)
 
 
 # ------------------------------------------------------------------------------ processes

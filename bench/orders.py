@@ -46,7 +46,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
-from loadgen import Load, Result, cpu_seconds, profiling, run_wrk, say
+from loadgen import Load, Result, cpu_seconds, profiling, run_wrk, say, serve
 
 from shared.auth import Role, mint_token
 from shared.contracts.vendors import VendorVerified
@@ -94,18 +94,7 @@ def floor_app(dsn: str) -> FastAPI:
 
 
 def serve_floor(port: int, dsn: str) -> None:
-    import uvicorn
-
-    # The same server options as `ekatalog serve`.
-    uvicorn.run(
-        floor_app(dsn),
-        host="127.0.0.1",
-        port=port,
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        access_log=False,
-    )
+    serve(floor_app(dsn), port)
 
 
 # --------------------------------------------------------------------------- set-up

@@ -1,4 +1,5 @@
-"""Load from wrk (Debian's `wrk` package), shared by the HTTP benchmark scripts.
+"""Load from wrk (Debian's `wrk` package) and the floor's server, shared by the HTTP benchmark
+scripts.
 
 wrk runs as a process of its own (C, several threads), so the load generator does not compete
 with the servers for the interpreter the way an in-process Python client does. Each request
@@ -20,6 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from fastapi import FastAPI
+
+
+def serve(app: FastAPI, port: int) -> None:
+    """Serve a floor app with the same server options as `ekatalog serve`."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def say(message: str) -> None:

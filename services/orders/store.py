@@ -85,14 +85,10 @@ async def upsert_product(conn: Connection, values: Mapping[str, Any]) -> bool:
     return stored is not None
 
 
+# A product's category and its domestic claims (PDN, TKDN, BMP and whether each is verified).
 _CLAIM_COLUMNS = (
     "category_code",
-    "pdn",
-    "pdn_verified",
-    "tkdn",
-    "bmp",
-    "tkdn_verified",
-    "bmp_verified",
+    *(c for c in _PRODUCT_COLUMNS if c.startswith(("pdn", "tkdn", "bmp"))),
 )
 
 
