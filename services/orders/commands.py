@@ -403,6 +403,17 @@ def _deadline(ctx: Context, state: OrderState, now: datetime) -> dict[str, Any]:
     return {"next_deadline": deadline, "deadline_kind": kind.value}
 
 
+def _changes(ctx: Context, order: Row, state: OrderState, now: datetime) -> dict[str, Any]:
+    """What every transition sets: the state, whether it holds pagu, the deadline, the version."""
+    return {
+        **_deadline(ctx, state, now),
+        "state": state.value,
+        "live": domain.counts_against_pagu(state),
+        "version": order["version"] + 1,
+        "updated_at": now,
+    }
+
+
 async def _transition(
     conn: Connection,
     ctx: Context,
@@ -411,21 +422,13 @@ async def _transition(
     cls: type[OrderEvent],
     actor: Actor,
     *,
-    target: OrderState | None = None,
     changes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Row:
-    state = target or domain.check_transition(OrderState(order["state"]), action)
+    state = domain.check_transition(OrderState(order["state"]), action)
     assert state is not None
     now = ctx.clock()
-    changed = {
-        **(changes or {}),
-        **_deadline(ctx, state, now),
-        "state": state.value,
-        "live": domain.counts_against_pagu(state),
-        "version": order["version"] + 1,
-        "updated_at": now,
-    }
+    changed = {**(changes or {}), **_changes(ctx, order, state, now)}
     # The event is built from the order as the update leaves it, so that its timeline entry is
     # written by the update's statement.
     event = _order_event(cls, {**order, **changed}, actor, now, extra or {})
@@ -459,21 +462,41 @@ def _vendor_of(order: Row) -> str:
 # Reactions to the catalog and the vendor events (no person acts).
 
 
-async def confirm_stock(conn: Connection, ctx: Context, order_id: uuid.UUID) -> Row | None:
-    """The catalog reserved the stock: negotiate first, or go to the PPK.
+async def confirm_stock(
+    conn: Connection, ctx: Context, order_ids: Sequence[uuid.UUID]
+) -> list[Row]:
+    """The catalog reserved the stock of these orders: each one still placed goes to
+    negotiation or to the PPK; one cancelled or rejected meanwhile stays so (the catalog
+    releases on that event), and one confirmed already (a repeated answer) is left alone.
 
-    Runs in the stock handler's transaction without a savepoint of its own (two round trips
-    per order on the saga's path): it changes one order, and a failure rolls the whole batch
-    back for the consumer to retry."""
-    order = await store.lock_order(conn, order_id)
-    if order is None or order["state"] != OrderState.PLACED:
-        return None  # cancelled or rejected meanwhile; the catalog releases on that event
+    Set-wise: one statement locks the orders, one moves them all with their timeline entries,
+    one writes their events. It runs in the stock handler's transaction without a savepoint of
+    its own: a failure rolls the handler's batch back for the consumer to retry."""
     domain.check_transition(OrderState.PLACED, "confirm_stock")
-    negotiate = order["method"] == PurchaseMethod.NEGOTIATION
-    target = OrderState.NEGOTIATING if negotiate else OrderState.AWAITING_APPROVAL
-    return await _transition(
-        conn, ctx, order, "confirm_stock", OrderStockConfirmed, STOCK_SAGA, target=target
+    now = ctx.clock()
+    moved = [
+        {**order, **_changes(ctx, order, _confirmed_state(order), now)}
+        for order in await store.lock_orders(conn, sorted(set(order_ids)))
+        if order["state"] == OrderState.PLACED
+    ]
+    if not moved:
+        return []
+    rows = await store.move_orders(
+        conn,
+        moved,
+        store.TimelineEntry(OrderStockConfirmed.type, STOCK_SAGA.subject, STOCK_SAGA.role, now, {}),
     )
+    await ctx.outbox.add(
+        conn, *(_order_event(OrderStockConfirmed, row, STOCK_SAGA, now, {}) for row in moved)
+    )
+    return rows
+
+
+def _confirmed_state(order: Row) -> OrderState:
+    """A negotiated purchase negotiates first; a direct one goes to the PPK."""
+    if order["method"] == PurchaseMethod.NEGOTIATION:
+        return OrderState.NEGOTIATING
+    return OrderState.AWAITING_APPROVAL
 
 
 async def reject_order(

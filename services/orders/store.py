@@ -320,6 +320,51 @@ async def update_order(
     return dict(row)
 
 
+# The columns every transition sets (`commands._transition`), with their types.
+_MOVED = (
+    ("state", "text"),
+    ("live", "boolean"),
+    ("version", "integer"),
+    ("updated_at", "timestamptz"),
+    ("next_deadline", "timestamptz"),
+    ("deadline_kind", "text"),
+)
+_N = len(_MOVED) + 1
+_MOVED_ARRAYS = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_MOVED, 2))
+_MOVE = f"""
+WITH moved AS (
+    SELECT * FROM unnest($1::uuid[], {_MOVED_ARRAYS}) AS m(id, {", ".join(c for c, _ in _MOVED)})
+), updated AS (
+    UPDATE orders o SET {", ".join(f"{c} = m.{c}" for c, _ in _MOVED)}
+    FROM moved m WHERE o.id = m.id RETURNING o.*
+), entry AS (
+    INSERT INTO order_timeline
+        (order_id, version, event_type, state, actor, actor_role, at, details)
+    SELECT id, version, ${_N + 1}, state, ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5} FROM updated
+)
+SELECT * FROM updated ORDER BY id
+"""
+
+
+async def lock_orders(conn: Connection, order_ids: Sequence[uuid.UUID]) -> list[Row]:
+    """Several orders, locked in id order."""
+    rows = await conn.fetch(
+        "SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", list(order_ids)
+    )
+    return [dict(r) for r in rows]
+
+
+async def move_orders(
+    conn: Connection, orders: Sequence[Mapping[str, Any]], entry: TimelineEntry
+) -> list[Row]:
+    """Set the columns every transition sets on several orders (each mapping: `id` and those
+    columns), each with a timeline entry of the same event and actor, in one statement."""
+    rows = await conn.fetch(
+        _MOVE, [o["id"] for o in orders], *([o[c] for o in orders] for c, _ in _MOVED), *entry
+    )
+    return [dict(r) for r in rows]
+
+
 class TimelineEntry(NamedTuple):
     """Who did what when, beside the order's new version and state."""
 
