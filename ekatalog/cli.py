@@ -96,8 +96,11 @@ def local_secret(data_dir: Path) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shared.service import settle_heap
+
     settings = _load_settings(args.service)
     app = _service_module(args.service).create_app(settings)
+    settle_heap()
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -104,6 +105,26 @@ async def _retry_until_ready(what: str, attempt: object, max_delay: float = 5.0)
             log.warning(f"waiting for {what}", error=repr(exc), retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
+
+
+# Allocations between two young-generation collections (CPython's default is 700): a request
+# allocates hundreds of objects, nearly all freed by reference counting, so collecting that
+# often is work for nothing.
+YOUNG_COLLECTION_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Move everything alive once the service is built (modules, classes, models, routes: most
+    of the heap) out of the collector's reach, and collect the young generation less often.
+
+    A full collection otherwise walks that whole heap, pausing every request in the process for
+    100 to 250 ms a few times a minute under load, which made each service's p99 latency 5 to
+    15 times its median. Called by `ekatalog serve` before it starts serving.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 def create_service_app(definition: ServiceDefinition) -> FastAPI:

@@ -19,13 +19,13 @@ from services.catalog.domain import (
     NotEligible,
     NotFound,
     NotOwner,
-    Product,
     RuleViolation,
     StateConflict,
     search_words,
 )
 from services.catalog.schemas import (
     MAX_RUPIAH,
+    PUBLIC_VIEW_KEY,
     Approval,
     ClaimReview,
     EtalaseCreate,
@@ -38,10 +38,11 @@ from services.catalog.schemas import (
     ProductPatch,
     ProductPublic,
     Reasons,
-    SearchHit,
     SearchPage,
     StockSet,
     TakeDown,
+    render_public_view,
+    search_page_json,
 )
 from services.catalog.search import (
     SearchQuery,
@@ -103,11 +104,9 @@ def _can_read_all(principal: Principal | None) -> bool:
     return principal is not None and principal.role in READ_ALL
 
 
-def _sees_everything(principal: Principal | None, product: Product) -> bool:
+def _sees_everything(principal: Principal | None, vendor_id: uuid.UUID) -> bool:
     """Manager, auditor and the owning vendor see claims under review; others verified ones."""
-    return _can_read_all(principal) or (
-        principal is not None and principal.is_vendor(product.vendor_id)
-    )
+    return _can_read_all(principal) or (principal is not None and principal.is_vendor(vendor_id))
 
 
 # --------------------------------------------------------------------------- storefronts
@@ -212,14 +211,22 @@ async def get_product(request: Request, product_id: uuid.UUID, principal: MaybeP
     Whether an unlisted product exists is not revealed to others (404).
     """
     async with request.app.state.pool.acquire() as conn:
+        found = await store.get_public_view(conn, product_id, PUBLIC_VIEW_KEY)
+        if found is None:
+            raise NotFound(f"product {product_id} does not exist")
+        sees_everything = _sees_everything(principal, found.vendor_id)
+        if not (sees_everything or found.public):
+            raise NotFound(f"product {product_id} does not exist")
+        if found.view is not None and not sees_everything:
+            # The stored rendering of `ProductPublic`, handed out as it is.
+            return Response(found.view, media_type="application/json")
         product = await store.get_product(conn, product_id)
     if product is None:
         raise NotFound(f"product {product_id} does not exist")
-    if _sees_everything(principal, product):
+    if sees_everything:
         return ProductOut.model_validate(product.model_dump())
-    if product.state is ProductState.LISTED and product.etalase_open:
-        return ProductPublic.model_validate(product.public_view().model_dump())
-    raise NotFound(f"product {product_id} does not exist")
+    # Not rendered yet by this version of the view: the same rendering, made now.
+    return Response(render_public_view(product), media_type="application/json")
 
 
 @router.get("/products/{product_id}/history", response_model=ProductHistory, tags=["products"])
@@ -405,23 +412,30 @@ async def search(
             query = await _with_collection(conn, query, collection)
         if cursor is not None:
             query = decode_cursor(cursor, partial(continue_after, query))
-        hits = await store.search_products(conn, query)
-    more = len(hits) > limit
-    hits = hits[:limit]
+        hits = await store.search_products(conn, query, PUBLIC_VIEW_KEY)
+        more = len(hits) > limit
+        hits = hits[:limit]
+        views = await _views(conn, hits)
     next_cursor = None
     if more:
-        last, key = hits[-1]
-        next_cursor = encode_cursor(cursor_parts(query, key or 0, last.id))
+        last = hits[-1]
+        next_cursor = encode_cursor(cursor_parts(query, last.sort_key or 0, last.id))
     scored = query.text is not None and sort is Sort.RELEVANCE
-    # The hits are validated products already: the page is built from them as they are and
-    # serialised once, not validated again against `SearchPage` (which documents it).
-    page = SearchPage.model_construct(
-        items=[
-            SearchHit.model_construct(
-                **product.public_view().__dict__, score=key if scored else None
-            )
-            for product, key in hits
-        ],
-        next_cursor=next_cursor,
+    # The page is the products' stored renderings (`SearchPage` documents it): no row is decoded
+    # into a product, validated or serialised again here.
+    page = search_page_json(
+        [(view, hit.sort_key if scored else None) for hit, view in zip(hits, views, strict=True)],
+        next_cursor,
     )
-    return Response(page.model_dump_json(), media_type="application/json")
+    return Response(page, media_type="application/json")
+
+
+async def _views(conn: Connection, hits: list[store.Hit]) -> list[str]:
+    """The hits' stored public views; a product not rendered yet by this version of the view
+    (until the start-up job reaches it) is rendered from its row."""
+    stored = [hit.view for hit in hits if hit.view is not None]
+    if len(stored) == len(hits):
+        return stored
+    missing = [hit.id for hit in hits if hit.view is None]
+    rendered = {p.id: render_public_view(p) for p in await store.get_products(conn, missing)}
+    return [hit.view or rendered[hit.id] for hit in hits]

@@ -9,14 +9,14 @@ events. Commands raise the domain errors of `domain.py` and nothing that speaks 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.catalog import domain, store
+from services.catalog import domain, schemas, store
 from services.catalog.domain import (
     Etalase,
     NotFound,
@@ -177,10 +177,45 @@ async def record_change(
     event: type[ProductEvent],
     **extra: Any,
 ) -> Product:
-    """One update, one version, one event."""
+    """One update, one version, one event, and the public view rendered again."""
     product = await store.update_product(conn, product_id, changes)
+    await store_public_views(conn, [product])
     await outbox.add(conn, product_event(event, product, **extra))
     return product
+
+
+async def store_public_views(conn: Connection, products: Iterable[Product]) -> None:
+    """Render the products' public views and keep them with the products (in the caller's
+    transaction): the public product page and the search serve these renderings."""
+    views = {p.id: schemas.render_public_view(p) for p in products}
+    if views:
+        await store.store_public_views(conn, views, schemas.PUBLIC_VIEW_KEY)
+
+
+async def copy_vendor_flags(
+    conn: Connection, vendor_id: uuid.UUID, is_umk: bool, is_koperasi: bool, is_local: bool
+) -> None:
+    """The vendor's flags onto its products, whose public views show them."""
+    changed = await store.copy_vendor_flags(conn, vendor_id, is_umk, is_koperasi, is_local)
+    await store_public_views(conn, await store.get_products(conn, changed))
+
+
+async def render_public_views(db: Db, batch: int = 200) -> int:
+    """Render the public view of every product that has none or one rendered by another
+    version of the view (after a migration or a change of `ProductPublic`); returns how many.
+
+    Runs at start, in batches of short transactions, while the service serves: until a product
+    is rendered its page and search hits are rendered on each read instead.
+    """
+    total, after = 0, None
+    while True:
+        async with unit_of_work(db) as conn:
+            ids = await store.lock_unrendered(conn, schemas.PUBLIC_VIEW_KEY, after, batch)
+            await store_public_views(conn, await store.get_products(conn, ids))
+        total += len(ids)
+        if len(ids) < batch:
+            return total
+        after = ids[-1]
 
 
 def _values_json(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ async def apply_vendor_event(db: commands.Db, outbox: Outbox, event: VendorEvent
         if before is not None and before.version >= event.version:
             return False
         after = await store.upsert_vendor(conn, event.model_dump())
-        await store.copy_vendor_flags(
+        await commands.copy_vendor_flags(
             conn, event.vendor_id, event.is_umk, event.is_koperasi, event.is_local
         )
         could_sell = before is not None and before.may_sell

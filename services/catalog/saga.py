@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.catalog import store
-from services.catalog.commands import product_event
+from services.catalog.commands import product_event, store_public_views
 from services.catalog.domain import Product
 from services.catalog.stock import InsufficientStock, StockLine, release_stock
 from shared.consumer import EventConsumer
@@ -192,8 +192,9 @@ def _short(event: OrderPlaced, stock: Mapping[uuid.UUID, int]) -> StockReservati
 async def _stock_changes(
     conn: Connection, products: Mapping[uuid.UUID, Product], taken: Sequence[_Reservation]
 ) -> dict[uuid.UUID, list[ProductEvent]]:
-    """Take the reserved units in one statement; per order, the `product.stock_changed` events
-    of its lines, one version of the product each, as if the reservations ran one by one."""
+    """Take the reserved units in one statement and render the products' public views again;
+    per order, the `product.stock_changed` events of its lines, one version of the product
+    each, as if the reservations ran one by one."""
     if not taken:
         return {}
     per_product: dict[uuid.UUID, tuple[int, int]] = {}
@@ -203,6 +204,7 @@ async def _stock_changes(
     updated = await store.take_stock(conn, per_product)
     if len(updated) != len(per_product):
         raise RuntimeError("stock moved under the reservation's lock")
+    await store_public_views(conn, updated.values())  # once per product, as it is now
     version = {product_id: product.version for product_id, product in products.items()}
     stock = {product_id: product.stock for product_id, product in products.items()}
     changes: dict[uuid.UUID, list[ProductEvent]] = defaultdict(list)

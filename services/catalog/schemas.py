@@ -8,7 +8,9 @@ derive from the published snapshots in `shared.contracts.catalog`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -21,8 +23,9 @@ from pydantic import (
     StrictFloat,
     model_validator,
 )
+from pydantic_core import to_json
 
-from services.catalog.domain import MAX_BMP, CurationStatus, ProductDetails
+from services.catalog.domain import MAX_BMP, CurationStatus, Product, ProductDetails
 from shared.contracts.catalog import (
     CategoryNode,
     ClaimStatus,
@@ -248,6 +251,32 @@ class SearchHit(ProductPublic):
 class SearchPage(BaseModel):
     items: list[SearchHit]
     next_cursor: str | None
+
+
+# What a stored rendering was made with: the view's schema (a field added, removed or retyped)
+# and the rule of `Product.public_view` (bump `_PUBLIC_VIEW_RULE` when what it hides changes).
+# Renderings with another key are made again at start and are not served meanwhile.
+_PUBLIC_VIEW_RULE = 1
+PUBLIC_VIEW_KEY = hashlib.blake2s(
+    json.dumps([_PUBLIC_VIEW_RULE, ProductPublic.model_json_schema()], sort_keys=True).encode(),
+    digest_size=8,
+).hexdigest()
+
+
+def render_public_view(product: Product) -> str:
+    """The product's `ProductPublic` JSON, as the product page and each search hit show it; it is
+    stored with the product whenever the product changes, and pages are served from it."""
+    view = ProductPublic.model_validate(product.public_view(), from_attributes=True)
+    return view.model_dump_json()
+
+
+def search_page_json(hits: Sequence[tuple[str, float | None]], next_cursor: str | None) -> bytes:
+    """A `SearchPage` from stored renderings and scores, without decoding them: a `SearchHit` is
+    its `ProductPublic` with `score` as the last field."""
+    items = b",".join(
+        view.encode()[:-1] + b',"score":' + to_json(score) + b"}" for view, score in hits
+    )
+    return b'{"items":[' + items + b'],"next_cursor":' + to_json(next_cursor) + b"}"
 
 
 class Revision(BaseModel):

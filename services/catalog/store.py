@@ -128,16 +128,19 @@ async def upsert_vendor(conn: Connection, vendor: Mapping[str, Any]) -> VendorPr
 
 async def copy_vendor_flags(
     conn: Connection, vendor_id: uuid.UUID, is_umk: bool, is_koperasi: bool, is_local: bool
-) -> None:
-    await conn.execute(
+) -> list[uuid.UUID]:
+    """Copy the vendor's flags onto its products; returns the ids of those that changed."""
+    rows = await conn.fetch(
         """UPDATE product SET vendor_is_umk = $2, vendor_is_koperasi = $3, vendor_is_local = $4
            WHERE vendor_id = $1 AND (vendor_is_umk, vendor_is_koperasi, vendor_is_local)
-                 IS DISTINCT FROM ($2, $3, $4)""",
+                 IS DISTINCT FROM ($2, $3, $4)
+           RETURNING id""",
         vendor_id,
         is_umk,
         is_koperasi,
         is_local,
     )
+    return [r["id"] for r in rows]
 
 
 async def lock_vendor_products(
@@ -244,6 +247,61 @@ async def get_product(conn: Connection, product_id: uuid.UUID) -> Product | None
     return _product(await conn.fetchrow(f"{_PRODUCT_SELECT} WHERE p.id = $1", product_id))
 
 
+async def get_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> list[Product]:
+    rows = await conn.fetch(f"{_PRODUCT_SELECT} WHERE p.id = ANY($1::uuid[])", list(product_ids))
+    return [_product(r) for r in rows]  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- public view
+
+
+async def store_public_views(conn: Connection, views: Mapping[uuid.UUID, str], key: str) -> None:
+    """Keep each product's rendered public view with it (`key`: what it was rendered with)."""
+    await conn.execute(
+        """UPDATE product p SET public_view = v.view, public_view_key = $3
+           FROM unnest($1::uuid[], $2::text[]) AS v (id, view) WHERE p.id = v.id""",
+        list(views),
+        list(views.values()),
+        key,
+    )
+
+
+class PublicView(NamedTuple):
+    """What the public product page needs to decide and answer: who owns the product, whether
+    the public sees it, and its stored rendering (None if rendered with another key)."""
+
+    vendor_id: uuid.UUID
+    public: bool
+    view: str | None
+
+
+async def get_public_view(conn: Connection, product_id: uuid.UUID, key: str) -> PublicView | None:
+    record = await conn.fetchrow(
+        """SELECT vendor_id, state = 'listed' AND etalase_open AS public,
+                  CASE WHEN public_view_key = $2 THEN public_view END AS view
+           FROM product WHERE id = $1""",
+        product_id,
+        key,
+    )
+    return None if record is None else PublicView(*record.values())
+
+
+async def lock_unrendered(
+    conn: Connection, key: str, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """Up to `limit` products after `after` (id order) whose view was not rendered with `key`,
+    locked; those a command holds are skipped (the command renders them)."""
+    rows = await conn.fetch(
+        """SELECT id FROM product
+           WHERE ($2::uuid IS NULL OR id > $2) AND public_view_key IS DISTINCT FROM $1
+           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
+        key,
+        after,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
 async def lock_product(conn: Connection, product_id: uuid.UUID) -> Product | None:
     return (await lock_products(conn, [product_id])).get(product_id)
 
@@ -290,8 +348,7 @@ async def lock_products(
     rows (storefront, pending revision) as they were when it started.
     """
     ids = list(await lock_stock(conn, product_ids))
-    rows = await conn.fetch(f"{_PRODUCT_SELECT} WHERE p.id = ANY($1::uuid[])", ids)
-    return {r["id"]: _product(r) for r in rows}  # type: ignore[misc]
+    return {p.id: p for p in await get_products(conn, ids)}
 
 
 # Each product's units taken and its reservations counted (one version, one event each), as
@@ -488,8 +545,9 @@ _VARIANTS = """{name} AS (
     ORDER BY score DESC, word LIMIT {limit})"""
 
 
-def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
-    """One statement: each query word's variants, then the page.
+def _search_sql(query: SearchQuery, view_key: str) -> tuple[str, list[Any]]:
+    """One statement: each query word's variants, then the page: each hit's id, its stored
+    public view (if rendered with `view_key`) and its sort key.
 
     Every query word must match one of its variants; relevance is the mean over the query words
     of the best variant score a product matches.
@@ -552,22 +610,31 @@ def _search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
     order = f"p.id {direction}" if key is None else f"{key} {direction}, p.id {direction}"
     sql = f"""
         {"WITH " + ", ".join(ctes) if ctes else ""}
-        SELECT p.*, e.code AS etalase_code, {key or "NULL::float8"} AS sort_key
-        FROM product p JOIN etalase e ON e.id = p.etalase_id
+        SELECT p.id, CASE WHEN p.public_view_key = {param(view_key)} THEN p.public_view END
+                   AS view,
+               {key or "NULL::float8"} AS sort_key
+        FROM product p
         WHERE {" AND ".join(where)}
         ORDER BY {order}
         LIMIT {param(query.limit + 1)}"""
     return sql, params
 
 
-async def search_products(
-    conn: Connection, query: SearchQuery
-) -> list[tuple[Product, float | None]]:
-    """One page plus one row more (to know whether there is a next page), with sort keys; one
-    statement, so one snapshot and one round trip."""
-    sql, params = _search_sql(query)
+class Hit(NamedTuple):
+    """One search hit: the product's id, its stored public view (None when it was rendered with
+    another key) and its sort key."""
+
+    id: uuid.UUID
+    view: str | None
+    sort_key: float | int | None
+
+
+async def search_products(conn: Connection, query: SearchQuery, view_key: str) -> list[Hit]:
+    """One page plus one row more (to know whether there is a next page); one statement, so one
+    snapshot and one round trip. The products are not decoded: the page is their renderings."""
+    sql, params = _search_sql(query, view_key)
     rows = await conn.fetch(sql, *params)
-    return [(_product(r), _sort_key(r["sort_key"])) for r in rows]  # type: ignore[misc]
+    return [Hit(r["id"], r["view"], _sort_key(r["sort_key"])) for r in rows]
 
 
 def _sort_key(value: Decimal | float | int | None) -> float | int | None:

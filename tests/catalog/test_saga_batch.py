@@ -122,6 +122,9 @@ async def test_a_batch_reserves_in_order_and_a_second_copy_of_an_order_is_not_ne
     steps = [(c["version"] - paper["version"], c["previous_stock"], c["stock"]) for c in changes]
     assert steps == [(1, 3, 1), (2, 1, 0)]
     assert [c["reference"] for c in changes] == [str(first.order_id), str(third.order_id)]
+    # The public page (a stored rendering) shows the product as the batch left it.
+    public = (await catalog.client.get(f"/products/{paper['id']}")).json()
+    assert (public["stock"], public["version"]) == (0, paper["version"] + 2)
     answers = {
         o.order_id: [
             *await logged(catalog, "ekatalog.stock.reserved.v1", o.order_id),
