@@ -27,14 +27,13 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,8 +41,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 from fastapi import FastAPI, Request
+from loadgen import Load, Result, profiling, run_wrk, say, serve
 
 from ekatalog.cli import SERVICES
 from shared.auth import Role, mint_token
@@ -55,10 +54,6 @@ VENDORS = 32
 PRODUCTS = 45
 SEARCH_WORD = "kertas"
 PATH_KINDS = ("ping", "read", "write")
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
 
 
 # ------------------------------------------------------------------------------ the floor
@@ -137,18 +132,7 @@ async def seed_floor(dsn: str) -> None:
 
 
 def serve_floor(dsn: str, port: int) -> None:
-    import uvicorn
-
-    # The same server options as `ekatalog serve`.
-    uvicorn.run(
-        floor_app(dsn),
-        host="127.0.0.1",
-        port=port,
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        access_log=False,
-    )
+    serve(floor_app(dsn), port)
 
 
 # ------------------------------------------------------------------------------ processes
@@ -341,152 +325,12 @@ async def seed_platform(vendors_url: str, catalog_url: str, vendor_count: int) -
 # ------------------------------------------------------------------------------ load
 
 
-@dataclass
-class Load:
-    """One HTTP path under load: wrk issues `method` on one of `targets` (path, auth, body)."""
-
-    label: str
-    method: str
-    targets: list[tuple[str, str | None, str | None]]
-
-
-@dataclass
-class Result:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-    cpu_ms: float  # CPU time of the server process per request (less sensitive to machine load)
-
-
-LUA = """
-local targets = {%(targets)s}
-local n = 0
-request = function()
-  n = n + 1
-  local t = targets[math.random(#targets)]
-  local headers = {["Content-Type"] = "application/json"}
-  if t[2] ~= "" then headers["Authorization"] = t[2] end
-  local body = nil
-  if t[3] ~= "" then body = string.gsub(t[3], "__N__", tostring(n %% 1000)) end
-  return wrk.format("%(method)s", t[1], headers, body)
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %%d %%d %%f %%f %%d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
-    e.status + e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def lua_string(value: str | None) -> str:
-    return json.dumps(value or "")  # a JSON string literal is a valid Lua string literal here
-
-
-def wrk_script(path: Load, directory: Path) -> Path:
-    targets = ", ".join(
-        "{" + ", ".join(lua_string(v) for v in target) + "}" for target in path.targets
-    )
-    script = directory / f"{path.label.replace(' ', '_').replace('/', '_')}.lua"
-    script.write_text(LUA % {"targets": targets, "method": path.method})
-    return script
-
-
-def wrk_binary() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("installing wrk from Debian's packages")
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
-        found = shutil.which("wrk")
-    if not found:
-        raise SystemExit("wrk is needed: apt-get install wrk")
-    return found
-
-
-def cpu_seconds(process: Process) -> float:
-    times = psutil.Process(process.process.pid).cpu_times()
-    return float(times.user + times.system)
-
-
-def run_wrk(
-    process: Process, path: Load, args: argparse.Namespace, directory: Path, seconds: float
-) -> Result:
-    script = wrk_script(path, directory)
-    cpu_before = cpu_seconds(process)
-    out = subprocess.run(
-        [
-            wrk_binary(),
-            f"-t{args.threads}",
-            f"-c{args.connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            process.url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    requests, duration_us, p50_us, p99_us, errors = line.split()[1:]
-    cpu = cpu_seconds(process) - cpu_before
-    return Result(
-        requests_per_second=int(requests) / (int(duration_us) / 1e6),
-        p50_ms=float(p50_us) / 1000,
-        p99_ms=float(p99_us) / 1000,
-        errors=int(errors),
-        requests=int(requests),
-        cpu_ms=1000 * cpu / max(1, int(requests)),
-    )
-
-
-@contextmanager
-def profiling(
-    process: Process, directory: Path | None, label: str, *, native: bool = False
-) -> Iterator[None]:
-    if directory is None:
-        yield
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{label}.txt"
-    spy = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--pid",
-            str(process.process.pid),
-            "--output",
-            str(out),
-            "--format",
-            "raw",
-            "--rate",
-            "100",
-            # C frames need the process paused while its stack is read.
-            *(["--native"] if native else ["--nonblocking"]),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        spy.send_signal(2)
-        spy.wait(timeout=60)
-        say(f"  profile: {out}")
-
-
 def measure(process: Process, path: Load, args: argparse.Namespace, directory: Path) -> Result:
-    run_wrk(process, path, args, directory, seconds=2)  # warm-up: connections, caches
+    pid, options = process.process.pid, {"connections": args.connections, "threads": args.threads}
+    run_wrk(process.url, pid, path, directory, seconds=2, **options)  # warm-up: connections, caches
     label = f"{process.name}-{path.label.split(':')[0]}"
-    with profiling(process, args.profile, label, native=args.native):
-        result = run_wrk(process, path, args, directory, seconds=args.duration)
+    with profiling(pid, args.profile, label, native=args.native):
+        result = run_wrk(process.url, pid, path, directory, seconds=args.duration, **options)
     say(
         f"  {process.name:8} {path.label:34} {result.requests_per_second:8.0f} req/s  "
         f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "

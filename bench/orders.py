@@ -1,24 +1,34 @@
 """Order intake over HTTP against a bare FastAPI + asyncpg floor, and the stock saga's latency.
 
     .venv/bin/python bench/orders.py [--seconds 8] [--clients 8 32 64] [--no-fsync]
+                                     [--threads 2] [--profile DIR]
 
 Starts its own embedded PostgreSQL (durable commits unless --no-fsync) and tansu broker, then
-the catalog and orders services and the floor as separate uvicorn processes (one worker each),
-so that in one run and under the same load it measures, per number of concurrent HTTP clients:
+the catalog and orders services (`ekatalog serve`) and the floor as separate uvicorn processes
+with the same server options (httptools, uvloop), so that in one run and under the same load it
+measures, per number of concurrent HTTP connections:
   floor    POST /floor: one transaction inserting two rows (an order row and an outbox row)
   orders   POST /orders: a PPK's one-line direct purchase (authorisation, projections, domestic
            priority, RUP lock and pagu, order + timeline + outbox in one transaction)
-and prints requests/s, p50 and p99 latency and the ratio orders/floor. After each level it waits
-until no order waits for its stock (so the next floor measure runs without a saga backlog) and
-prints the stock saga's completion time for that level's orders (order.placed written -> catalog
-reservation -> stock.reserved -> order.stock_confirmed written), from the orders' timeline.
-Orders spread over 64 RUP packages and 16 products, each with ample stock.
+The load comes from wrk (a C process of its own, so the client does not compete with the servers
+for a Python interpreter; see bench/loadgen): every request picks one of 2,048 bodies (64 RUP
+packages x 16 products x 2 PPKs, each PPK with its own token) and numbers its delivery address.
+It prints requests/s, p50 and p99 latency, the server's CPU time per request and the ratio
+orders/floor. After each level it waits until no order waits for its stock (so the next floor
+measure runs without a saga backlog) and prints the stock saga's completion time for that level's
+orders (order.placed written -> catalog reservation -> stock.reserved -> order.stock_confirmed
+written, from the orders' timeline) and the CPU time the saga cost per order in the two services
+(their CPU during the level, less what the intake's requests took). Each product has ample stock.
+`--profile DIR` records py-spy samples of the orders and catalog processes during each level
+(intake and saga; collapsed stacks).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
 import random
 import subprocess
@@ -36,10 +46,11 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
+from loadgen import Load, Result, cpu_seconds, profiling, run_wrk, say, serve
 
 from shared.auth import Role, mint_token
 from shared.contracts.vendors import VendorVerified
-from shared.embedded import EmbeddedPostgres, Tansu, free_port
+from shared.embedded import EmbeddedPostgres, Tansu, free_port, stop_process
 from shared.events import build_headers, encode
 
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
@@ -83,9 +94,7 @@ def floor_app(dsn: str) -> FastAPI:
 
 
 def serve_floor(port: int, dsn: str) -> None:
-    import uvicorn
-
-    uvicorn.run(floor_app(dsn), host="127.0.0.1", port=port, log_level="warning")
+    serve(floor_app(dsn), port)
 
 
 # --------------------------------------------------------------------------- set-up
@@ -113,8 +122,12 @@ async def wait_ready(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not become ready")
 
 
+def bearer(role: Role, **claims: str) -> str:
+    return "Bearer " + mint_token(SECRET, role=role, ttl_seconds=86_400, **claims)
+
+
 def token(role: Role, **claims: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint_token(SECRET, role=role, **claims)}"}
+    return {"Authorization": bearer(role, **claims)}
 
 
 async def seed(
@@ -249,29 +262,6 @@ def product_body(etalase_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- load
 
 
-async def load(
-    url: str, clients: int, seconds: float, make_body: Any, headers: dict[str, str]
-) -> tuple[float, list[float], list[str]]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop_at = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-
-        async def worker(n: int) -> None:
-            while time.monotonic() < stop_at:
-                started = time.perf_counter()
-                response = await client.post(url, json=make_body(n), headers=headers)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 201:
-                    errors.append(f"{response.status_code} {response.text[:200]}")
-
-        started = time.monotonic()
-        await asyncio.gather(*(worker(n) for n in range(clients)))
-        elapsed = time.monotonic() - started
-    return len(latencies) / elapsed, latencies, errors
-
-
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
@@ -303,11 +293,12 @@ def milliseconds(latencies: list[float]) -> str:
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="ekatalog-bench-") as tmp:
-        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+        work = Path(tmp)
+        postgres = EmbeddedPostgres(work / "pg", free_port())
         broker = Tansu(free_port())
         postgres.start(durable=not args.no_fsync)
         broker.start()
-        processes: list[subprocess.Popen[bytes]] = []
+        processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
             admin = await asyncpg.connect(postgres.admin_dsn)
             for name in ("catalog", "orders", "floor"):
@@ -325,21 +316,19 @@ async def main(args: argparse.Namespace) -> None:
             ports = {n: free_port() for n in ("catalog", "orders", "floor")}
             for name in ("catalog", "orders"):
                 prefix = name.upper()
-                processes.append(
-                    spawn(
-                        [str(Path(sys.executable).parent / "ekatalog"), "serve", name],
-                        {
-                            f"{prefix}_DATABASE_URL": dsn[name],
-                            f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-                            f"{prefix}_JWT_SECRET": SECRET,
-                            f"{prefix}_HTTP_PORT": str(ports[name]),
-                            f"{prefix}_LOG_LEVEL": "warning",
-                            f"{prefix}_CONSUMER_SESSION_TIMEOUT_MS": "2000",
-                        },
-                    )
+                processes[name] = spawn(
+                    [str(Path(sys.executable).parent / "ekatalog"), "serve", name],
+                    {
+                        f"{prefix}_DATABASE_URL": dsn[name],
+                        f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+                        f"{prefix}_JWT_SECRET": SECRET,
+                        f"{prefix}_HTTP_PORT": str(ports[name]),
+                        f"{prefix}_LOG_LEVEL": "warning",
+                        f"{prefix}_CONSUMER_SESSION_TIMEOUT_MS": "2000",
+                    },
                 )
-            processes.append(
-                spawn([sys.executable, __file__, "--floor", str(ports["floor"]), dsn["floor"]])
+            processes["floor"] = spawn(
+                [sys.executable, __file__, "--floor", str(ports["floor"]), dsn["floor"]]
             )
             base = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
             for name in ("catalog", "orders"):
@@ -348,64 +337,103 @@ async def main(args: argparse.Namespace) -> None:
             packages, products, vendor_id = await seed(
                 base["catalog"], base["orders"], broker.bootstrap_servers, dsn["orders"]
             )
-            ppk = token(Role.PPK, opd_id="DISDIK", subject="ppk-bench")
+            # Every request a different combination of package, product and PPK (token).
+            ppks = [f"ppk-bench-{i}" for i in range(8)]
+            targets = [
+                (
+                    bearer(Role.PPK, opd_id="DISDIK", subject=ppk),
+                    json.dumps(
+                        {
+                            "rup_code": package,
+                            "vendor_id": vendor_id,
+                            "method": "direct",
+                            "ppk_id": ppk,
+                            "delivery_address": "Jl. Mataram No. __N__, Pekalongan",
+                            "lines": [{"product_id": product, "quantity": 1 + i % 3}],
+                        }
+                    ),
+                )
+                for i, (package, product, ppk) in enumerate(
+                    itertools.product(packages, products, ppks[:2])
+                )
+            ]
+            random.shuffle(targets)
+            floor = Load("floor", "POST", [("/floor", auth, body) for auth, body in targets])
+            intake = Load("orders", "POST", [("/orders", auth, body) for auth, body in targets])
+            pids = {name: process.pid for name, process in processes.items()}
 
-            def order_body(n: int) -> dict[str, Any]:
-                return {
-                    "rup_code": packages[n % PACKAGES],
-                    "vendor_id": vendor_id,
-                    "method": "direct",
-                    "ppk_id": "ppk-bench",
-                    "delivery_address": "Jl. Mataram No. 1, Pekalongan",
-                    "lines": [{"product_id": random.choice(products), "quantity": 1}],
-                }
+            def measure(name: str, load: Load, clients: int, seconds: float) -> Result:
+                return run_wrk(
+                    base[name],
+                    pids[name],
+                    load,
+                    work,
+                    seconds=seconds,
+                    connections=clients,
+                    threads=args.threads,
+                )
 
-            print(f"{args.seconds:.0f} s per measure, after a 2 s warm-up of each endpoint")
-            await load(f"{base['floor']}/floor", 8, 2, order_body, ppk)
-            await load(f"{base['orders']}/orders", 8, 2, order_body, ppk)
-            print(
-                "| clients | floor req/s | floor p50 / p99 ms | orders req/s "
-                "| orders p50 / p99 ms | ratio | saga p50 / p99 ms | saga within 1 s |"
+            say(
+                f"wrk: {args.threads} threads, {args.seconds:.0f} s per measure after a 2 s"
+                f" warm-up of each endpoint; {len(targets)} different order bodies; processes:"
+                f" catalog {pids['catalog']}, orders {pids['orders']}, floor {pids['floor']}"
             )
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            measure("floor", floor, 8, 2)
             conn = await asyncpg.connect(dsn["orders"])
             try:
+                measure("orders", intake, 8, 2)
+                await saga_seconds(conn, datetime.now(UTC))
+                say(
+                    "| clients | floor req/s | floor p50 / p99 ms | floor CPU ms/req "
+                    "| orders req/s | orders p50 / p99 ms | orders API CPU ms/req | ratio "
+                    "| saga p50 / p99 ms | saga within 1 s | saga CPU ms/order orders + catalog |"
+                )
+                say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
                 for clients in args.clients:
-                    floor = await load(
-                        f"{base['floor']}/floor", clients, args.seconds, order_body, ppk
-                    )
+                    base_line = measure("floor", floor, clients, args.seconds)
                     since = datetime.now(UTC)
-                    orders = await load(
-                        f"{base['orders']}/orders", clients, args.seconds, order_body, ppk
-                    )
-                    for name, errors in (("floor", floor[2]), ("orders", orders[2])):
-                        if errors:
-                            raise SystemExit(f"{name}: {len(errors)} failed, e.g. {errors[0]}")
-                    # The next floor runs only once this level's sagas are done.
-                    saga = await saga_seconds(conn, since)
+                    cpu_before = {n: cpu_seconds(pids[n]) for n in ("orders", "catalog")}
+                    with (
+                        profiling(pids["orders"], args.profile, f"orders-{clients}"),
+                        profiling(pids["catalog"], args.profile, f"catalog-{clients}"),
+                    ):
+                        orders = measure("orders", intake, clients, args.seconds)
+                        for name, result in (("floor", base_line), ("orders", orders)):
+                            if result.errors:
+                                raise SystemExit(
+                                    f"{name}: {result.errors} of {result.requests} failed"
+                                )
+                        # The next floor runs only once this level's sagas are done.
+                        saga = await saga_seconds(conn, since)
+                    cpu = {n: cpu_seconds(pids[n]) - cpu_before[n] for n in cpu_before}
+                    api_ms = orders.cpu_ms * orders.requests
+                    saga_ms = 1000 * (cpu["orders"] + cpu["catalog"]) - api_ms
+                    saga_cpu = saga_ms / max(1, len(saga))
                     within = sum(s <= 1.0 for s in saga) / len(saga)
-                    print(
-                        f"| {clients} | {floor[0]:,.0f} | {milliseconds(floor[1])} | "
-                        f"{orders[0]:,.0f} | {milliseconds(orders[1])} | "
-                        f"{orders[0] / floor[0]:.2f} | {milliseconds(saga)} | {within:.1%} |",
-                        flush=True,
+                    say(
+                        f"| {clients} | {base_line.requests_per_second:,.0f} "
+                        f"| {base_line.p50_ms:.1f} / {base_line.p99_ms:.1f} "
+                        f"| {base_line.cpu_ms:.2f} | {orders.requests_per_second:,.0f} "
+                        f"| {orders.p50_ms:.1f} / {orders.p99_ms:.1f} | {orders.cpu_ms:.2f} "
+                        f"| {orders.requests_per_second / base_line.requests_per_second:.2f} "
+                        f"| {milliseconds(saga)} | {within:.1%} | {saga_cpu:.2f} |"
                     )
             finally:
                 await conn.close()
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=20)
+            for process in processes.values():
+                stop_process(process)
             broker.stop()
             postgres.stop()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument("--profile", type=Path, help="py-spy samples of orders and catalog go here")
     parser.add_argument("--floor", nargs=2, metavar=("PORT", "DSN"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.floor:

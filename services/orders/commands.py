@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -222,15 +222,18 @@ def _claims(product: Row) -> domain.DomesticClaims:
     )
 
 
-async def _order_lines(
-    conn: Connection, vendor_id: uuid.UUID, requests: Sequence[LineRequest]
-) -> list[OrderLine]:
-    """Each line at the current listed price, checked against the domestic priority."""
+def _check_repeated(requests: Sequence[LineRequest]) -> None:
     ids = [r.product_id for r in requests]
     repeated = sorted({str(i) for i in ids if ids.count(i) > 1})
     if repeated:
         raise Refused("repeated_line", f"one line per product; repeated: {', '.join(repeated)}")
-    products = await store.get_products(conn, ids)
+
+
+def _order_lines(
+    vendor_id: uuid.UUID, requests: Sequence[LineRequest], inputs: store.OrderInputs
+) -> list[OrderLine]:
+    """Each line at the current listed price, checked against the domestic priority."""
+    products = inputs.products
     for request in requests:
         product = products.get(request.product_id)
         if product is None or product["state"] != "listed":
@@ -249,8 +252,7 @@ async def _order_lines(
                 product_id=str(request.product_id),
             )
     tiers: dict[str, list[Any]] = defaultdict(list)
-    categories = sorted({p["category_code"] for p in products.values()})
-    for alternative in await store.listed_in_categories(conn, categories):
+    for alternative in inputs.alternatives:
         tiers[alternative["category_code"]].append(domain.priority_tier(_claims(alternative)))
     lines = []
     for request in requests:
@@ -303,23 +305,23 @@ def _vendor_snapshot(vendor_id: uuid.UUID, vendor: Row | None) -> OrderVendor:
 
 
 async def place_order(db: Db, ctx: Context, principal: Principal, request: PlaceOrder) -> Row:
+    _check_repeated(request.lines)
     async with unit_of_work(db) as conn:
         # The package row is the lock that keeps concurrent orders from overspending it.
-        rup = (await store.lock_rups(conn, [request.rup_code])).get(request.rup_code)
+        inputs = await store.order_inputs(
+            conn, request.rup_code, request.vendor_id, [r.product_id for r in request.lines]
+        )
+        rup = inputs.rup
         if rup is None:
             raise Refused("rup_unknown", f"RUP package {request.rup_code} is not registered")
         domain.ensure_buyer(principal, rup["opd_id"])
-        vendor = _vendor_snapshot(
-            request.vendor_id, await store.get_vendor(conn, request.vendor_id)
-        )
-        lines = await _order_lines(conn, request.vendor_id, request.lines)
+        vendor = _vendor_snapshot(request.vendor_id, inputs.vendor)
+        lines = _order_lines(request.vendor_id, request.lines, inputs)
         total = sum(line.line_total for line in lines)
         procurement_type = ProcurementType(rup["procurement_type"])
         domain.check_buyer_limit(principal.role, procurement_type, total, ctx.policy.pp_limits)
-        held = (await store.committed(conn, [request.rup_code])).get(request.rup_code, 0)
-        domain.check_pagu(rup["pagu"], held, total)
         now = ctx.clock()
-        row = await store.insert_order(
+        held, row = await store.place_within_pagu(
             conn,
             {
                 "id": uuid.uuid4(),
@@ -344,8 +346,14 @@ async def place_order(db: Db, ctx: Context, principal: Principal, request: Place
                 "placed_at": now,
                 "updated_at": now,
             },
+            rup["pagu"],
+            OrderPlaced.type,
         )
-        await _publish(conn, ctx, row, OrderPlaced, Actor.of(principal), now)
+        if row is None:
+            domain.check_pagu(rup["pagu"], held, total)  # refuses with the remaining amount
+        assert row is not None
+        # The timeline entry was written with the order.
+        await ctx.outbox.add(conn, _order_event(OrderPlaced, row, Actor.of(principal), now, {}))
         return row
 
 
@@ -381,33 +389,6 @@ def _order_event(
     )
 
 
-async def _publish(
-    conn: Connection,
-    ctx: Context,
-    row: Row,
-    cls: type[OrderEvent],
-    actor: Actor,
-    now: datetime,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    """The event and its timeline entry, in the state change's transaction."""
-    event = _order_event(cls, row, actor, now, extra or {})
-    await store.add_timeline(
-        conn,
-        {
-            "order_id": row["id"],
-            "version": row["version"],
-            "event_type": cls.type,
-            "state": row["state"],
-            "actor": actor.subject,
-            "actor_role": actor.role,
-            "at": now,
-            "details": event.model_dump(mode="json", include=set(extra or {})),
-        },
-    )
-    await ctx.outbox.add(conn, event)
-
-
 def _deadline(ctx: Context, state: OrderState, now: datetime) -> dict[str, Any]:
     """Waiting for the PPK or the vendor starts a working-day clock; other states have none."""
     policy = ctx.policy
@@ -417,7 +398,20 @@ def _deadline(ctx: Context, state: OrderState, now: datetime) -> dict[str, Any]:
         days, kind = policy.vendor_answer_working_days, DeadlineKind.VENDOR_ANSWER
     else:
         return {"next_deadline": None, "deadline_kind": None}
-    return {"next_deadline": policy.calendar.deadline(now, days), "deadline_kind": kind.value}
+    # In UTC, as the stored value reads back: the event is built from the values written.
+    deadline = policy.calendar.deadline(now, days).astimezone(UTC)
+    return {"next_deadline": deadline, "deadline_kind": kind.value}
+
+
+def _changes(ctx: Context, order: Row, state: OrderState, now: datetime) -> dict[str, Any]:
+    """What every transition sets: the state, whether it holds pagu, the deadline, the version."""
+    return {
+        **_deadline(ctx, state, now),
+        "state": state.value,
+        "live": domain.counts_against_pagu(state),
+        "version": order["version"] + 1,
+        "updated_at": now,
+    }
 
 
 async def _transition(
@@ -428,26 +422,29 @@ async def _transition(
     cls: type[OrderEvent],
     actor: Actor,
     *,
-    target: OrderState | None = None,
     changes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Row:
-    state = target or domain.check_transition(OrderState(order["state"]), action)
+    state = domain.check_transition(OrderState(order["state"]), action)
     assert state is not None
     now = ctx.clock()
+    changed = {**(changes or {}), **_changes(ctx, order, state, now)}
+    # The event is built from the order as the update leaves it, so that its timeline entry is
+    # written by the update's statement.
+    event = _order_event(cls, {**order, **changed}, actor, now, extra or {})
     row = await store.update_order(
         conn,
         order["id"],
-        {
-            **(changes or {}),
-            **_deadline(ctx, state, now),
-            "state": state.value,
-            "live": domain.counts_against_pagu(state),
-            "version": order["version"] + 1,
-            "updated_at": now,
-        },
+        changed,
+        store.TimelineEntry(
+            event_type=cls.type,
+            actor=actor.subject,
+            actor_role=actor.role,
+            at=now,
+            details=event.model_dump(mode="json", include=set(extra or {})),
+        ),
     )
-    await _publish(conn, ctx, row, cls, actor, now, extra)
+    await ctx.outbox.add(conn, event)
     return row
 
 
@@ -465,18 +462,41 @@ def _vendor_of(order: Row) -> str:
 # Reactions to the catalog and the vendor events (no person acts).
 
 
-async def confirm_stock(conn: Connection, ctx: Context, order_id: uuid.UUID) -> Row | None:
-    """The catalog reserved the stock: negotiate first, or go to the PPK."""
-    async with unit_of_work(conn) as tx:
-        order = await store.lock_order(tx, order_id)
-        if order is None or order["state"] != OrderState.PLACED:
-            return None  # cancelled or rejected meanwhile; the catalog releases on that event
-        domain.check_transition(OrderState.PLACED, "confirm_stock")
-        negotiate = order["method"] == PurchaseMethod.NEGOTIATION
-        target = OrderState.NEGOTIATING if negotiate else OrderState.AWAITING_APPROVAL
-        return await _transition(
-            tx, ctx, order, "confirm_stock", OrderStockConfirmed, STOCK_SAGA, target=target
-        )
+async def confirm_stock(
+    conn: Connection, ctx: Context, order_ids: Sequence[uuid.UUID]
+) -> list[Row]:
+    """The catalog reserved the stock of these orders: each one still placed goes to
+    negotiation or to the PPK; one cancelled or rejected meanwhile stays so (the catalog
+    releases on that event), and one confirmed already (a repeated answer) is left alone.
+
+    Set-wise: one statement locks the orders, one moves them all with their timeline entries,
+    one writes their events. It runs in the stock handler's transaction without a savepoint of
+    its own: a failure rolls the handler's batch back for the consumer to retry."""
+    domain.check_transition(OrderState.PLACED, "confirm_stock")
+    now = ctx.clock()
+    moved = [
+        {**order, **_changes(ctx, order, _confirmed_state(order), now)}
+        for order in await store.lock_orders(conn, sorted(set(order_ids)))
+        if order["state"] == OrderState.PLACED
+    ]
+    if not moved:
+        return []
+    rows = await store.move_orders(
+        conn,
+        moved,
+        store.TimelineEntry(OrderStockConfirmed.type, STOCK_SAGA.subject, STOCK_SAGA.role, now, {}),
+    )
+    await ctx.outbox.add(
+        conn, *(_order_event(OrderStockConfirmed, row, STOCK_SAGA, now, {}) for row in moved)
+    )
+    return rows
+
+
+def _confirmed_state(order: Row) -> OrderState:
+    """A negotiated purchase negotiates first; a direct one goes to the PPK."""
+    if order["method"] == PurchaseMethod.NEGOTIATION:
+        return OrderState.NEGOTIATING
+    return OrderState.AWAITING_APPROVAL
 
 
 async def reject_order(

@@ -122,7 +122,7 @@ def build_consumer(settings: ServiceSettings, ctx: Context) -> EventConsumer:
 
     @consumer.on(StockReserved)
     async def on_reserved(conn: Connection, event: StockReserved, meta: EventMeta) -> None:
-        await commands.confirm_stock(conn, ctx, event.order_id)
+        await commands.confirm_stock(conn, ctx, [event.order_id])
 
     @consumer.on(StockReservationRejected)
     async def on_refused(

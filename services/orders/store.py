@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -85,30 +85,51 @@ async def upsert_product(conn: Connection, values: Mapping[str, Any]) -> bool:
     return stored is not None
 
 
-async def get_vendor(conn: Connection, vendor_id: uuid.UUID) -> Row | None:
-    return _row(
-        await conn.fetchrow("SELECT * FROM vendor_projection WHERE vendor_id = $1", vendor_id)
+# A product's category and its domestic claims (PDN, TKDN, BMP and whether each is verified).
+_CLAIM_COLUMNS = (
+    "category_code",
+    *(c for c in _PRODUCT_COLUMNS if c.startswith(("pdn", "tkdn", "bmp"))),
+)
+
+
+class OrderInputs(NamedTuple):
+    """What placing an order reads: the locked RUP package, the vendor and the products as this
+    service knows them, and the domestic claims listed in the products' categories."""
+
+    rup: Row | None
+    vendor: Row | None
+    products: dict[uuid.UUID, Row]
+    alternatives: list[Row]
+
+
+# One round trip. The package row is locked here; what live orders hold is read by the insert
+# (`place_within_pagu`), a later statement: a statement that waited for the lock still sees
+# the orders as they were when it started. The alternatives are the distinct claims of every
+# listed product in the ordered products' categories whose vendor may sell.
+_ORDER_INPUTS = f"""
+SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1 FOR UPDATE) AS rup,
+       (SELECT v FROM vendor_projection v WHERE v.vendor_id = $2) AS vendor,
+       array(SELECT p FROM product_projection p WHERE p.product_id = ANY($3::uuid[])) AS products,
+       array(SELECT DISTINCT ROW({", ".join(f"a.{c}" for c in _CLAIM_COLUMNS)})
+             FROM product_projection a
+             JOIN vendor_projection v ON v.vendor_id = a.vendor_id AND v.state = 'verified'
+             WHERE a.state = 'listed' AND a.category_code IN (
+                 SELECT category_code FROM product_projection
+                 WHERE product_id = ANY($3::uuid[]))) AS alternatives
+"""
+
+
+async def order_inputs(
+    conn: Connection, rup_code: str, vendor_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
+) -> OrderInputs:
+    record = await conn.fetchrow(_ORDER_INPUTS, rup_code, vendor_id, list(product_ids))
+    assert record is not None  # scalar subqueries: always one row
+    return OrderInputs(
+        rup=_row(record["rup"]),
+        vendor=_row(record["vendor"]),
+        products={p["product_id"]: dict(p) for p in record["products"]},
+        alternatives=[dict(zip(_CLAIM_COLUMNS, a, strict=True)) for a in record["alternatives"]],
     )
-
-
-async def get_products(conn: Connection, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
-    rows = await conn.fetch(
-        "SELECT * FROM product_projection WHERE product_id = ANY($1::uuid[])", list(product_ids)
-    )
-    return {r["product_id"]: dict(r) for r in rows}
-
-
-async def listed_in_categories(conn: Connection, categories: Sequence[str]) -> list[Row]:
-    """The domestic claims of every listed product in these categories whose vendor may sell."""
-    rows = await conn.fetch(
-        """SELECT p.category_code, p.pdn, p.pdn_verified, p.tkdn, p.bmp, p.tkdn_verified,
-                  p.bmp_verified
-           FROM product_projection p
-           JOIN vendor_projection v ON v.vendor_id = p.vendor_id AND v.state = 'verified'
-           WHERE p.state = 'listed' AND p.category_code = ANY($1::text[])""",
-        list(categories),
-    )
-    return [dict(r) for r in rows]
 
 
 # --------------------------------------------------------------------------- RUP packages
@@ -231,14 +252,39 @@ _UPDATABLE = frozenset(
 )
 
 
-async def insert_order(conn: Connection, values: Mapping[str, Any]) -> Row:
-    row = await conn.fetchrow(
-        f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES"
-        f" ({', '.join(f'${i}' for i in range(1, len(_ORDER_COLUMNS) + 1))}) RETURNING *",
-        *(values[c] for c in _ORDER_COLUMNS),
-    )
-    assert row is not None
-    return dict(row)
+_COUNT = len(_ORDER_COLUMNS)
+# The pagu check, the order and its first timeline entry in one statement. It runs after the
+# package row was locked, so its snapshot holds every order committed on the package before.
+_PLACE = f"""
+WITH held AS (
+    SELECT coalesce(sum(total), 0)::bigint AS amount FROM orders
+    WHERE live AND rup_code = ${_ORDER_COLUMNS.index("rup_code") + 1}
+), placed AS (
+    INSERT INTO orders ({", ".join(_ORDER_COLUMNS)})
+    SELECT {", ".join(f"${i}" for i in range(1, _COUNT + 1))} FROM held
+    WHERE ${_ORDER_COLUMNS.index("total") + 1} <= ${_COUNT + 1}::bigint - held.amount
+    RETURNING *
+), entry AS (
+    INSERT INTO order_timeline
+        (order_id, version, event_type, state, actor, actor_role, at, details)
+    SELECT id, version, ${_COUNT + 2}, state, placed_by, placed_by_role, placed_at, '{{}}'::jsonb
+    FROM placed
+)
+SELECT held.amount AS held, placed.* FROM held LEFT JOIN placed ON true
+"""
+
+
+async def place_within_pagu(
+    conn: Connection, values: Mapping[str, Any], pagu: int, event_type: str
+) -> tuple[int, Row | None]:
+    """Inserts the order with its timeline entry (the placer acting, no details) if the
+    package's remaining pagu covers its total. Returns what live orders held before, and the
+    order (None when refused)."""
+    record = await conn.fetchrow(_PLACE, *(values[c] for c in _ORDER_COLUMNS), pagu, event_type)
+    assert record is not None
+    row = dict(record)
+    held = row.pop("held")
+    return held, row if row["id"] is not None else None
 
 
 async def lock_order(conn: Connection, order_id: uuid.UUID) -> Row | None:
@@ -249,34 +295,84 @@ async def get_order(conn: Connection, order_id: uuid.UUID) -> Row | None:
     return _row(await conn.fetchrow("SELECT * FROM orders WHERE id = $1", order_id))
 
 
-async def update_order(conn: Connection, order_id: uuid.UUID, changes: Mapping[str, Any]) -> Row:
+async def update_order(
+    conn: Connection, order_id: uuid.UUID, changes: Mapping[str, Any], entry: TimelineEntry
+) -> Row:
+    """Apply `changes` and add the timeline entry of the event they make, in one statement."""
     columns = sorted(changes)
     unknown = set(columns) - _UPDATABLE
     assert not unknown, f"not updatable: {unknown}"
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+    n = len(columns) + 1
     row = await conn.fetchrow(
-        f"UPDATE orders SET {sets} WHERE id = $1 RETURNING *",
+        f"""WITH updated AS (UPDATE orders SET {sets} WHERE id = $1 RETURNING *),
+                 entry AS (
+                     INSERT INTO order_timeline
+                         (order_id, version, event_type, state, actor, actor_role, at, details)
+                     SELECT id, version, ${n + 1}, state, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}
+                     FROM updated)
+            SELECT * FROM updated""",
         order_id,
         *(changes[c] for c in columns),
+        *entry,
     )
     assert row is not None
     return dict(row)
 
 
-async def add_timeline(conn: Connection, entry: Mapping[str, Any]) -> None:
-    await conn.execute(
-        """INSERT INTO order_timeline
-               (order_id, version, event_type, state, actor, actor_role, at, details)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        entry["order_id"],
-        entry["version"],
-        entry["event_type"],
-        entry["state"],
-        entry["actor"],
-        entry["actor_role"],
-        entry["at"],
-        entry["details"],
+# The columns every transition sets (`commands._transition`), with their types.
+_MOVED = (
+    ("state", "text"),
+    ("live", "boolean"),
+    ("version", "integer"),
+    ("updated_at", "timestamptz"),
+    ("next_deadline", "timestamptz"),
+    ("deadline_kind", "text"),
+)
+_N = len(_MOVED) + 1
+_MOVED_ARRAYS = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_MOVED, 2))
+_MOVE = f"""
+WITH moved AS (
+    SELECT * FROM unnest($1::uuid[], {_MOVED_ARRAYS}) AS m(id, {", ".join(c for c, _ in _MOVED)})
+), updated AS (
+    UPDATE orders o SET {", ".join(f"{c} = m.{c}" for c, _ in _MOVED)}
+    FROM moved m WHERE o.id = m.id RETURNING o.*
+), entry AS (
+    INSERT INTO order_timeline
+        (order_id, version, event_type, state, actor, actor_role, at, details)
+    SELECT id, version, ${_N + 1}, state, ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5} FROM updated
+)
+SELECT * FROM updated ORDER BY id
+"""
+
+
+async def lock_orders(conn: Connection, order_ids: Sequence[uuid.UUID]) -> list[Row]:
+    """Several orders, locked in id order."""
+    rows = await conn.fetch(
+        "SELECT * FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", list(order_ids)
     )
+    return [dict(r) for r in rows]
+
+
+async def move_orders(
+    conn: Connection, orders: Sequence[Mapping[str, Any]], entry: TimelineEntry
+) -> list[Row]:
+    """Set the columns every transition sets on several orders (each mapping: `id` and those
+    columns), each with a timeline entry of the same event and actor, in one statement."""
+    rows = await conn.fetch(
+        _MOVE, [o["id"] for o in orders], *([o[c] for o in orders] for c, _ in _MOVED), *entry
+    )
+    return [dict(r) for r in rows]
+
+
+class TimelineEntry(NamedTuple):
+    """Who did what when, beside the order's new version and state."""
+
+    event_type: str
+    actor: str
+    actor_role: str
+    at: datetime
+    details: dict[str, Any]
 
 
 async def timeline(conn: Connection, order_id: uuid.UUID) -> list[Row]:

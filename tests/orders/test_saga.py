@@ -7,7 +7,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from shared.contracts.orders import OrderCancelled, OrderPlaced
+from services.orders import commands
+from shared.contracts.orders import OrderCancelled, OrderPlaced, OrderStockConfirmed
 from tests.orders.helpers import AUDITOR, Platform, events_on, send
 from tests.support import eventually
 
@@ -154,3 +155,53 @@ async def test_concurrent_orders_never_overspend_the_pagu(platform: Platform) ->
     assert refusal["rule"] == "pagu_exceeded" and refusal["remaining"] == 0
     rup_view = (await platform.client.get(f"/rup/{rup}", headers=buyers.pp)).json()
     assert rup_view["committed"] == rup_view["pagu"] and rup_view["remaining"] == 0
+
+
+async def test_a_batch_of_stock_answers_moves_each_placed_order_once(platform: Platform) -> None:
+    scene = await platform.scene(stock=10)
+    product_id = uuid.UUID(scene.product["id"])
+    line = [(product_id, 1)]
+    # The catalog's consumer waits for this lock on the product, so the orders stay placed
+    # until the batch below has moved them.
+    async with platform.catalog.pool.acquire() as hold, hold.transaction():
+        await hold.execute("SELECT 1 FROM product WHERE id = $1 FOR UPDATE", product_id)
+        direct = await platform.place(scene.buyers, scene.rup, scene.seller, line)
+        negotiated = await platform.place(
+            scene.buyers, scene.rup, scene.seller, line, method="negotiation"
+        )
+        cancelled = await platform.place(scene.buyers, scene.rup, scene.seller, line)
+        response = await platform.act(
+            cancelled["id"], "cancel", scene.buyers.pp, {"reason": "salah pesan"}
+        )
+        assert response.status_code == 200, response.text
+        ids = [uuid.UUID(o["id"]) for o in (direct, negotiated, cancelled)]
+        async with platform.pool.acquire() as conn, conn.transaction():
+            # Repeated answers in one batch, and one for an order that ended meanwhile.
+            moved = await commands.confirm_stock(conn, platform.ctx, [ids[1], *ids, ids[0]])
+        assert sorted(row["id"] for row in moved) == sorted(ids[:2])
+
+    orders = [await platform.order(i) for i in ids]
+    assert [o["state"] for o in orders] == ["awaiting_approval", "negotiating", "cancelled"]
+    assert orders[0]["next_deadline"] is not None and orders[1]["next_deadline"] is None
+    for order in orders[:2]:
+        entries = [(e["version"], e["event_type"], e["actor"]) for e in order["timeline"]]
+        assert entries[-1] == (2, OrderStockConfirmed.type, "system:stock-saga")
+        events = await events_on(platform, "orders", order["id"], 2)
+        assert [(e.type, e.data["version"]) for e in events] == [
+            (OrderPlaced.type, 1),
+            (OrderStockConfirmed.type, 2),
+        ]
+        assert events[1].data["state"] == order["state"]
+        assert events[1].data["next_deadline"] == order["next_deadline"]
+
+    # The catalog's own answers, once the lock is gone, change nothing more.
+    answers = [(await events_on(platform, "stock", str(i), 1))[0] for i in ids]
+
+    async def all_handled() -> bool:
+        return all(
+            [await platform.handled("orders", uuid.UUID(a.headers["ce_id"])) for a in answers]
+        )
+
+    await eventually(all_handled, timeout=20)
+    again = [await platform.order(i) for i in ids]
+    assert [len(o["timeline"]) for o in again] == [len(o["timeline"]) for o in orders]
