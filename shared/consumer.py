@@ -46,6 +46,7 @@ class _Batched:
 
     handle: BatchHandler
 
+
 DLQ_SUFFIX = ".dlq"
 
 # Errors of the platform's own database calls (taking a connection, the inbox, the commit) that

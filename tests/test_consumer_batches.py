@@ -168,6 +168,7 @@ async def test_offsets_are_committed_only_after_the_batch_is_stored(
     consumer = batch_consumer(topic_prefix, calls, gate)
     broker = await start_consumer(infra.bootstrap_servers, pool, consumer)
     try:
+
         async def called() -> bool:
             return bool(calls)
 
