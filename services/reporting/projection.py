@@ -292,9 +292,12 @@ def _order_rows(event: Event) -> list[tuple[Table, Values]]:
     )
     rows.append((ORDER, order))
     rows.append((ORDER_STEP, (order_id, order_step(event.type), version, event.occurred_at)))
-    change = (order_id, version, event.type, event.occurred_at, event.model_dump_json())
-    rows.append((ORDER_CHANGE, change))
     return rows
+
+
+def order_change(event: OrderEvent) -> Values:
+    """The change an order event records, with the event as JSON as this service read it."""
+    return (event.order_id, event.version, event.type, event.occurred_at, event.model_dump_json())
 
 
 def _snapshot(table: Table) -> Callable[[Event], list[tuple[Table, Values]]]:
@@ -320,19 +323,24 @@ _ROWS: dict[type[Event], Callable[[Event], list[tuple[Table, Values]]]] = {
 }
 
 
-def event_rows(event: Event) -> list[tuple[Table, Values]]:
+def event_rows(event: Event, *, changes: bool = True) -> list[tuple[Table, Values]]:
     """The rows one event becomes; an event of a family this projection ignores gives none."""
     for family, rows in _ROWS.items():
         if isinstance(event, family):
-            return rows(event)
+            found = rows(event)
+            if changes and isinstance(event, OrderEvent):
+                found.append((ORDER_CHANGE, order_change(event)))
+            return found
     return []
 
 
-def rows_of(events: Iterable[Event]) -> Mapping[Table, list[Values]]:
-    """The rows a batch of events becomes, one per key, chosen by each table's `keep` rule."""
+def rows_of(events: Iterable[Event], *, changes: bool = True) -> Mapping[Table, list[Values]]:
+    """The rows a batch of events becomes, one per key, chosen by each table's `keep` rule.
+    Without `changes`, no order changes: a rebuild writes only those the live table misses,
+    and serialises only those."""
     newest: dict[Table, dict[Any, Values]] = {}
     for event in events:
-        for table, row in event_rows(event):
+        for table, row in event_rows(event, changes=changes):
             rows = newest.setdefault(table, {})
             key = table.key_of(row)
             held = rows.get(key)

@@ -35,8 +35,9 @@ from aiokafka import AIOKafkaConsumer
 
 from services.reporting import store
 from services.reporting.handlers import CONSUMED_EVENTS, SERVICE
-from services.reporting.projection import TABLES, Table, Values, rows_of
-from shared.events import DeadLetterError, decode_headers, parse
+from services.reporting.projection import ORDER_CHANGE, TABLES, Table, Values, order_change, rows_of
+from shared.contracts.orders import OrderEvent
+from shared.events import DeadLetterError, Event, decode_headers, parse
 from shared.logging import get_logger
 from shared.settings import ServiceSettings
 
@@ -85,8 +86,8 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _rows(records: list[Any]) -> tuple[Mapping[Table, list[Values]], int]:
-    """The rows of a batch, and how many records could not be read (the live consumer
+def _events(records: list[Any]) -> tuple[list[Event], int]:
+    """The events of a batch, and how many records could not be read (the live consumer
     dead-letters those; an event of a type the projection does not use becomes no rows)."""
     events = []
     unreadable = 0
@@ -97,7 +98,7 @@ def _rows(records: list[Any]) -> tuple[Mapping[Table, list[Values]], int]:
             unreadable += 1
             continue
         events.append(event)
-    return rows_of(events), unreadable
+    return events, unreadable
 
 
 async def rebuild(
@@ -138,10 +139,12 @@ async def rebuild(
                 batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
                 records = [r for batch in batches.values() for r in batch]
                 if records:
-                    rows, unreadable = _rows(records)
+                    events, unreadable = _events(records)
+                    rows = rows_of(events, changes=False)
+                    orders = [e for e in events if isinstance(e, OrderEvent)]
                     if storing is not None:
                         await storing
-                    storing = asyncio.create_task(_store(conn, rows, staging))
+                    storing = asyncio.create_task(_store(conn, rows, orders, staging))
                     read += len(records)
                     skipped += unreadable
                     quiet_since = time.monotonic()
@@ -180,15 +183,27 @@ async def rebuild(
 
 
 async def _store(
-    conn: asyncpg.Connection, rows: Mapping[Table, list[Values]], staging: bool
+    conn: asyncpg.Connection,
+    rows: Mapping[Table, list[Values]],
+    orders: list[OrderEvent],
+    staging: bool,
 ) -> None:
-    shadowed = {t: r for t, r in rows.items() if t in SHADOWED}
     async with conn.transaction():
         if staging:
-            await store.stage(conn, shadowed)
+            await store.stage(conn, rows)
         else:
-            await store.apply(conn, shadowed, prefix=store.SHADOW_PREFIX)
-        await store.apply(conn, {t: r for t, r in rows.items() if t not in SHADOWED})
+            await store.apply(conn, rows, prefix=store.SHADOW_PREFIX)
+        # The order changes are completed in the live table, serialised only when missing.
+        missing = await store.missing_order_changes(
+            conn, [(order.order_id, order.version) for order in orders]
+        )
+        changes = []
+        for order in orders:
+            key = (order.order_id, order.version)
+            if key in missing:
+                missing.discard(key)  # the first delivery of a change is the one kept
+                changes.append(order_change(order))
+        await store.apply(conn, {ORDER_CHANGE: changes})
 
 
 async def _try_swap(conn: asyncpg.Connection) -> bool:

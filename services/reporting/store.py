@@ -528,6 +528,20 @@ async def _swap(conn: Connection, table: str) -> None:
         await conn.execute(f"ALTER SEQUENCE {s['sequence']} OWNED BY {table}.{s['column']}")
 
 
+async def missing_order_changes(
+    conn: Connection, keys: Sequence[tuple[UUID, int]]
+) -> set[tuple[UUID, int]]:
+    """Which of these (order, version) changes the order changes do not hold."""
+    records = await conn.fetch(
+        "SELECT k.order_id, k.version FROM unnest($1::uuid[], $2::integer[]) k(order_id, version)"
+        " WHERE NOT EXISTS (SELECT 1 FROM order_change c"
+        " WHERE c.order_id = k.order_id AND c.version = k.version)",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["order_id"], r["version"]) for r in records}
+
+
 async def inbox_size(conn: Connection, consumer: str) -> int:
     """Events the live consumer has applied: what a rebuild will read, roughly."""
     return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer))

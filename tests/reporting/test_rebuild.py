@@ -192,3 +192,18 @@ async def test_events_stored_after_the_shadow_tables_are_built_are_swapped_in(
     assert await figures(reporting) == live[0]
     totals = (await reporting.get("/kpis", fiscal_year=YEAR))["totals"]
     assert totals["spend_sp"] == spend + 70 * M
+
+
+async def test_the_rebuild_adds_the_order_changes_the_live_table_misses(
+    reporting: Reporting, city: City
+) -> None:
+    lost = "SELECT snapshot FROM order_change WHERE order_id = $1 AND version = 2"
+    snapshot = await reporting.pool.fetchval(lost, city.o1.order_id)
+    assert snapshot is not None
+    await reporting.pool.execute(
+        "DELETE FROM order_change WHERE order_id = $1 AND version = 2", city.o1.order_id
+    )
+    changes = await reporting.pool.fetchval("SELECT count(*) FROM order_change")
+    await rebuild(reporting.settings, batch_size=7)
+    assert await reporting.pool.fetchval(lost, city.o1.order_id) == snapshot
+    assert await reporting.pool.fetchval("SELECT count(*) FROM order_change") == changes + 1
