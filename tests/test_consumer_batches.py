@@ -8,18 +8,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from shared.consumer import EventConsumer
 from shared.db import Connection
-from shared.events import EventMeta, build_headers, encode
+from shared.events import EventMeta
 from shared.outbox import Outbox
 from shared.service import ensure_topics
-from tests.plumbing import CounterIncremented, prepare, start_consumer
+from tests.plumbing import CounterIncremented, prepare, produce, start_consumer
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra, eventually, read_topic
 from tests.test_dead_letters import committed
 
@@ -73,28 +71,12 @@ def batch_consumer(
 
 async def send(bootstrap: str, topic: str, events: list[tuple[uuid.UUID, int]]) -> None:
     """Publish counters `c<seq>` with these CloudEvents ids (a repeated id is a redelivery)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for event_id, seq in events:
-            event = CounterIncremented(counter_id=f"c{seq}", seq=seq)
-            headers = build_headers(
-                event_id=event_id,
-                event_type=event.type,
-                source="/test",
-                subject=event.counter_id,
-                time=datetime.now(UTC),
-                correlation_id=None,
-            )
-            await producer.send(
-                topic,
-                value=encode(event),
-                key=event.counter_id.encode(),
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(
+        bootstrap,
+        topic,
+        [CounterIncremented(counter_id=f"c{seq}", seq=seq) for _, seq in events],
+        [event_id for event_id, _ in events],
+    )
 
 
 async def stored(pool: asyncpg.Pool) -> dict[str, int]:

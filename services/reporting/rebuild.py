@@ -158,9 +158,15 @@ async def rebuild(
                 behind = await store.not_covered(conn, SHADOWED, prefix)
                 if not behind:
                     if staging:
+                        building = time.monotonic()
                         async with conn.transaction():
                             await store.build_shadow_tables(conn, SHADOWED)
                         staging = False
+                        log.info(
+                            "shadow tables built",
+                            events=read,
+                            seconds=round(time.monotonic() - building, 2),
+                        )
                     if await _try_swap(conn):
                         break
                 elif time.monotonic() - quiet_since > idle_seconds:
