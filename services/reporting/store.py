@@ -231,11 +231,11 @@ async def top_vendors(conn: Connection, year: int, opd: str | None, limit: int) 
 async def orders_by_state(
     conn: Connection, year: int, opd: str | None
 ) -> list[tuple[str, bool, int]]:
-    """How many orders are in each state, with or without an SP."""
+    """How many orders are in each state, with or without an SP (kept per OPD by a trigger)."""
     records = await conn.fetch(
         f"""
-        SELECT o.state, o.sp_number IS NOT NULL AS has_sp, count(*) AS orders
-        FROM orders o WHERE {_SCOPE} GROUP BY 1, 2
+        SELECT o.state, o.has_sp, sum(o.orders)::bigint AS orders
+        FROM kpi_states o WHERE {_SCOPE} GROUP BY 1, 2 HAVING sum(o.orders) <> 0
         """,
         year,
         opd,
@@ -367,22 +367,26 @@ async def feed_page(conn: Connection, after: tuple[int, int], limit: int) -> lis
 REBUILD_LOCK = 0x7265_6275_696C_64
 
 
-# Tables the projection derives from its own tables (by trigger), rebuilt alongside them.
-DERIVED_TABLES = ("kpi_totals",)
+# Tables the projection derives from `orders` by statement triggers, rebuilt alongside it; the
+# function `<table>_apply(table)` keeps each one.
+DERIVED_TABLES = ("kpi_totals", "kpi_states")
 
 
-async def _kpi_triggers(conn: Connection, orders: str, totals: str) -> None:
-    """The triggers that keep `totals` up to date with the rows written to `orders`."""
-    for operation, transition in (
-        ("INSERT", "NEW TABLE AS new_rows"),
-        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-    ):
-        name = f"orders_kpi_totals_{operation.lower()}"
-        await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {orders}")
-        await conn.execute(
-            f"CREATE TRIGGER {name} AFTER {operation} ON {orders} REFERENCING {transition}"
-            f" FOR EACH STATEMENT EXECUTE FUNCTION kpi_totals_apply('{totals}')"
-        )
+async def _kpi_triggers(conn: Connection, prefix: str) -> None:
+    """The triggers that keep the derived tables up to date with the rows written to `orders`
+    (the tables named with `prefix`)."""
+    for derived in DERIVED_TABLES:
+        for operation, transition in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ):
+            name = f"orders_{derived}_{operation.lower()}"
+            await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {prefix}orders")
+            await conn.execute(
+                f"CREATE TRIGGER {name} AFTER {operation} ON {prefix}orders"
+                f" REFERENCING {transition}"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION {derived}_apply('{prefix}{derived}')"
+            )
 
 
 async def create_staging_tables(conn: Connection, tables: Sequence[Table]) -> None:
@@ -417,7 +421,7 @@ async def build_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None
         )
     for name in DERIVED_TABLES:
         await conn.execute(f"CREATE TABLE {SHADOW_PREFIX}{name} (LIKE {name} INCLUDING ALL)")
-    await _kpi_triggers(conn, SHADOW_PREFIX + "orders", SHADOW_PREFIX + "kpi_totals")
+    await _kpi_triggers(conn, SHADOW_PREFIX)
     for table in tables:
         columns = ", ".join(table.columns)
         key = ", ".join(table.key)
@@ -503,7 +507,7 @@ async def swap_in_shadow_tables(conn: Connection, tables: Sequence[Table]) -> No
     """Replace each live table by its shadow, keeping table, index, sequence and trigger names."""
     for name in (*(table.name for table in tables), *DERIVED_TABLES):
         await _swap(conn, name)
-    await _kpi_triggers(conn, "orders", "kpi_totals")
+    await _kpi_triggers(conn, "")
 
 
 async def _swap(conn: Connection, table: str) -> None:
