@@ -37,6 +37,15 @@ from shared.metrics import CONSUMER_COMMITTED_OFFSET, EVENTS_CONSUMED
 log = get_logger(__name__)
 
 Handler = Callable[[Connection, Any, EventMeta], Awaitable[None]]
+BatchHandler = Callable[[Connection, Sequence[tuple[Any, EventMeta]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Batched:
+    """A handler called once per batch with all of the batch's new events of its types."""
+
+    handle: BatchHandler
+
 
 DLQ_SUFFIX = ".dlq"
 
@@ -81,6 +90,13 @@ async def _raw_decoder(msg: KafkaMessage) -> None:
 class EventConsumer:
     """One consumer group: handlers registered per event type, one subscriber per topic.
 
+    A handler registered with `on` is called once per event; one registered with `on_batch` once
+    per batch, with the batch's new events of its types in order (after the per-event handlers
+    of the same batch), so that it can store them with set-based statements. Either way the
+    calls run in the batch's one transaction, after the inbox dropped the duplicates. When the
+    batch fails, its events are applied one at a time to find the culprit (a batch handler is
+    then called with one event), which is retried and dead-lettered while the others commit.
+
     `retry_budget_seconds` bounds the time one batch may spend on failing events (attempts and
     backoff); once spent, an event that fails is dead-lettered on its first failure, so a batch
     in which every event fails still ends well within `max_poll_interval_ms`.
@@ -106,20 +122,30 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.retry_budget_seconds = retry_budget_seconds
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, Handler | _Batched] = {}
         self._pool: asyncpg.Pool | None = None
         self._broker: KafkaBroker | None = None
         self._skipped_types: set[str] = set()
 
     def on(self, *event_types: type[Event]) -> Callable[[Handler], Handler]:
         def register(func: Handler) -> Handler:
-            for event_type in event_types:
-                if event_type.type in self.handlers:
-                    raise ValueError(f"{self.name} already handles {event_type.type}")
-                self.handlers[event_type.type] = func
+            self._register(event_types, func)
             return func
 
         return register
+
+    def on_batch(self, *event_types: type[Event]) -> Callable[[BatchHandler], BatchHandler]:
+        def register(func: BatchHandler) -> BatchHandler:
+            self._register(event_types, _Batched(func))
+            return func
+
+        return register
+
+    def _register(self, event_types: Sequence[type[Event]], handler: Handler | _Batched) -> None:
+        for event_type in event_types:
+            if event_type.type in self.handlers:
+                raise ValueError(f"{self.name} already handles {event_type.type}")
+            self.handlers[event_type.type] = handler
 
     @property
     def group_id(self) -> str:
@@ -258,12 +284,20 @@ class EventConsumer:
     ) -> Counter[tuple[str, str]]:
         new = await self._claim(conn, items)
         outcomes: Counter[tuple[str, str]] = Counter()
+        batched: dict[_Batched, list[tuple[Any, EventMeta]]] = {}
         for item in items:
-            if item.meta.id in new:  # type: ignore[union-attr]
-                await self._handle(conn, item)
+            assert item.meta is not None
+            if item.meta.id in new:
+                handler = self.handlers[item.meta.type]
+                if isinstance(handler, _Batched):
+                    batched.setdefault(handler, []).append((item.event, item.meta))
+                else:
+                    await self._handle(conn, handler, item)
                 outcomes[(item.record.topic, "processed")] += 1
             else:
                 outcomes[(item.record.topic, "duplicate")] += 1
+        for batch_handler, events in batched.items():
+            await batch_handler.handle(conn, events)
         return outcomes
 
     def _count(self, outcomes: Counter[tuple[str, str]]) -> None:
@@ -343,12 +377,12 @@ class EventConsumer:
             )
             raise DatabaseUnavailable(repr(ping_error)) from error
 
-    async def _handle(self, conn: Connection, item: _Received) -> None:
+    async def _handle(self, conn: Connection, handler: Handler, item: _Received) -> None:
         assert item.meta is not None
         correlation = correlation_id_var.set(item.meta.correlation_id)
         handled = handled_event_var.set((str(item.meta.id), item.meta.type))
         try:
-            await self.handlers[item.meta.type](conn, item.event, item.meta)
+            await handler(conn, item.event, item.meta)
         finally:
             handled_event_var.reset(handled)
             correlation_id_var.reset(correlation)

@@ -87,14 +87,20 @@ async def start_consumer(
     return broker
 
 
-async def produce(bootstrap: str, topic: str, events: list[CounterIncremented]) -> None:
-    """Publish events straight to the broker, as another producer would, bypassing any outbox."""
+async def produce(
+    bootstrap: str,
+    topic: str,
+    events: list[CounterIncremented],
+    event_ids: list[uuid.UUID] | None = None,
+) -> None:
+    """Publish events straight to the broker, as another producer would, bypassing any outbox;
+    with `event_ids`, under these CloudEvents ids (a repeated id is a redelivery)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for event in events:
+        for index, event in enumerate(events):
             headers = build_headers(
-                event_id=uuid.uuid4(),
+                event_id=event_ids[index] if event_ids else uuid.uuid4(),
                 event_type=event.type,
                 source="/test",
                 subject=event.counter_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.reporting import store
 from services.reporting.projection import rows_of
 from shared.consumer import EventConsumer
@@ -26,10 +28,10 @@ def build_consumer(settings: ServiceSettings) -> EventConsumer:
     """The reporting consumer group on every topic of the other services."""
     consumer = EventConsumer(SERVICE, **settings.consumer_options())
 
-    @consumer.on(*CONSUMED_EVENTS)
-    async def on_event(conn: Connection, event: Event, meta: EventMeta) -> None:
-        # Every event carries its aggregate's snapshot and version: the same code stores one
-        # event here and a whole batch during a rebuild.
-        await store.apply(conn, rows_of([event]))
+    @consumer.on_batch(*CONSUMED_EVENTS)
+    async def on_events(conn: Connection, events: Sequence[tuple[Event, EventMeta]]) -> None:
+        # Every event carries its aggregate's snapshot and version: a batch becomes one
+        # statement per table, as during a rebuild.
+        await store.apply(conn, rows_of(event for event, _ in events))
 
     return consumer

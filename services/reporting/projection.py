@@ -3,15 +3,18 @@
 Every producer's event carries its aggregate's full snapshot and a per-aggregate `version`. The
 projection keeps one row per aggregate with the newest version; `rows_of` turns a batch of events
 into those rows, one list per table, with at most one row per key (the newest), so that a batch
-is stored with one statement per table whatever order its events came in.
+is stored with one statement per table whatever order its events came in. A row is a tuple in
+its table's column order, read straight from the event's attributes: the database driver encodes
+it without an intermediate dict or JSON text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from services.reporting.domain import content_class, is_spent, tkdn_weighted
@@ -21,8 +24,10 @@ from shared.contracts.vendors import VendorEvent
 from shared.events import Event
 
 Row = dict[str, Any]
-"""Column -> value; values are JSON types, or UUIDs and datetimes, which are stored by their
-string form."""
+"""Column -> value, as a query answers."""
+
+Values = tuple[Any, ...]
+"""One projection row: its table's columns in order, as Python values the driver encodes."""
 
 
 class Keep(StrEnum):
@@ -41,18 +46,36 @@ class Table:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     keep: Keep = Keep.NEWEST
+    # The row's key and version, and a row from a mapping of its columns.
+    key_of: Callable[[Values], Any] = field(init=False, repr=False, compare=False)
+    _version: int = field(init=False, repr=False, compare=False)
+    _pick: Callable[[Mapping[str, Any]], Values] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "key_of", itemgetter(*(self.columns.index(c) for c in self.key)))
+        set_(self, "_version", self.columns.index("version"))
+        set_(self, "_pick", itemgetter(*self.columns))
 
     @property
     def append_only(self) -> bool:
         """Rows are only ever added: a rebuild adds what is missing to the live table itself."""
         return self.keep is Keep.FIRST
 
-    def replaces(self, held: Row, row: Row) -> bool:
+    def row(self, values: Mapping[str, Any]) -> Values:
+        """The row holding `values` (one per column)."""
+        return self._pick(values)
+
+    def named(self, row: Values) -> Row:
+        """A row's values by column name."""
+        return dict(zip(self.columns, row, strict=True))
+
+    def replaces(self, held: Values, row: Values) -> bool:
         """Whether `row` replaces `held` (same key) under this table's rule."""
         if self.keep is Keep.NEWEST:
-            return bool(held["version"] < row["version"])
+            return bool(held[self._version] < row[self._version])
         if self.keep is Keep.EARLIEST:
-            return bool(held["version"] > row["version"])
+            return bool(held[self._version] > row[self._version])
         return False
 
 
@@ -194,70 +217,104 @@ def order_step(event_type: str) -> str:
     return event_type.split(".")[2]
 
 
-def _order_rows(event: Event) -> list[tuple[Table, Row]]:
+def _numeric(value: float | None) -> Decimal | None:
+    """A claimed percentage as the decimal it was written as (40.1, not 40.0999...)."""
+    return None if value is None else Decimal(repr(value))
+
+
+def _order_rows(event: Event) -> list[tuple[Table, Values]]:
     assert isinstance(event, OrderEvent)
-    data = event.model_dump()
-    vendor = data["vendor"]
-    order = {c: data[c] for c in ORDER.columns if c in data}
-    order.update(
-        vendor_id=vendor["vendor_id"],
-        vendor_name=vendor["legal_name"],
-        vendor_scale=vendor["scale"],
-        vendor_is_umk=vendor["is_umk"],
-        vendor_is_koperasi=vendor["is_koperasi"],
-        vendor_is_local=vendor["is_local"],
-    )
-    lines = []
-    for number, line in enumerate(data["lines"], start=1):
-        values = {c: line[c] for c in ORDER_LINE.columns if c in line}
-        values.update(
-            order_id=data["order_id"],
-            line_no=number,
-            version=data["version"],
-            content_class=content_class(
-                line["pdn"], line["tkdn"], line["bmp"], line["tkdn_verified"]
-            ),
-        )
-        lines.append(values)
-    order.update(
-        spent=is_spent(data["state"], data["sp_number"]),
-        spend_pdn=sum(line["line_total"] for line in lines if line["content_class"] != "none"),
-        spend_tkdn_weighted=sum(
+    order_id, version = event.order_id, event.version
+    rows: list[tuple[Table, Values]] = []
+    spend_pdn = spend_tkdn_bmp_40 = lines_priority_skipped = 0
+    spend_tkdn_weighted = Decimal(0)
+    for number, line in enumerate(event.lines, start=1):
+        kind = content_class(line.pdn, line.tkdn, line.bmp, line.tkdn_verified)
+        if kind != "none":
+            spend_pdn += line.line_total
+        if kind == "tkdn_bmp_40":
+            spend_tkdn_bmp_40 += line.line_total
+        spend_tkdn_weighted += tkdn_weighted(line.line_total, line.tkdn, line.tkdn_verified)
+        lines_priority_skipped += not line.priority_compliant
+        rows.append(
             (
-                tkdn_weighted(line["line_total"], line["tkdn"], line["tkdn_verified"])
-                for line in lines
-            ),
-            Decimal(0),
-        ),
-        spend_tkdn_bmp_40=sum(
-            line["line_total"] for line in lines if line["content_class"] == "tkdn_bmp_40"
-        ),
-        lines_priority_skipped=sum(1 for line in lines if not line["priority_compliant"]),
+                ORDER_LINE,
+                (
+                    order_id,
+                    number,
+                    version,
+                    line.product_id,
+                    line.name,
+                    line.quantity,
+                    line.unit_price,
+                    line.line_total,
+                    line.pdn,
+                    _numeric(line.tkdn),
+                    _numeric(line.bmp),
+                    line.tkdn_verified,
+                    line.priority_tier,
+                    line.best_available_tier,
+                    line.priority_compliant,
+                    line.priority_justification,
+                    kind,
+                ),
+            )
+        )
+    vendor = event.vendor
+    order = ORDER.row(
+        {
+            "order_id": order_id,
+            "version": version,
+            "occurred_at": event.occurred_at,
+            "state": event.state,
+            "opd_id": event.opd_id,
+            "rup_code": event.rup_code,
+            "procurement_type": event.procurement_type,
+            "fiscal_year": event.fiscal_year,
+            "method": event.method,
+            "vendor_id": vendor.vendor_id,
+            "vendor_name": vendor.legal_name,
+            "vendor_scale": vendor.scale,
+            "vendor_is_umk": vendor.is_umk,
+            "vendor_is_koperasi": vendor.is_koperasi,
+            "vendor_is_local": vendor.is_local,
+            "total": event.total,
+            "sp_number": event.sp_number,
+            "sp_signed_at": event.sp_signed_at,
+            "deadline_kind": event.deadline_kind,
+            "priority_compliant": event.priority_compliant,
+            "spent": is_spent(event.state, event.sp_number),
+            "spend_pdn": spend_pdn,
+            "spend_tkdn_weighted": spend_tkdn_weighted,
+            "spend_tkdn_bmp_40": spend_tkdn_bmp_40,
+            "lines_priority_skipped": lines_priority_skipped,
+        }
     )
-    rows: list[tuple[Table, Row]] = [(ORDER, order), *((ORDER_LINE, line) for line in lines)]
-    ids = {"order_id": data["order_id"], "version": data["version"]}
-    rows.append(
-        (ORDER_STEP, {**ids, "step": order_step(event.type), "occurred_at": data["occurred_at"]})
-    )
-    change = {
-        **ids,
-        "event_type": event.type,
-        "occurred_at": data["occurred_at"],
-        "snapshot": event.model_dump_json(),
-    }
-    rows.append((ORDER_CHANGE, change))
+    rows.append((ORDER, order))
+    rows.append((ORDER_STEP, (order_id, order_step(event.type), version, event.occurred_at)))
     return rows
 
 
-def _snapshot(table: Table) -> Callable[[Event], list[tuple[Table, Row]]]:
-    def rows(event: Event) -> list[tuple[Table, Row]]:
-        return [(table, event.model_dump(include=set(table.columns)))]
+def order_change(event: OrderEvent) -> Values:
+    """The change an order event records, with the event as JSON as this service read it."""
+    return (event.order_id, event.version, event.type, event.occurred_at, event.model_dump_json())
+
+
+def _snapshot(table: Table) -> Callable[[Event], list[tuple[Table, Values]]]:
+    read = attrgetter(*table.columns)
+    numeric = [i for i, column in enumerate(table.columns) if column in ("tkdn", "bmp")]
+
+    def rows(event: Event) -> list[tuple[Table, Values]]:
+        values = read(event)
+        if numeric:
+            values = tuple(_numeric(v) if i in numeric else v for i, v in enumerate(values))
+        return [(table, values)]
 
     return rows
 
 
 # Event base class -> the rows an event of that family becomes.
-_ROWS: dict[type[Event], Callable[[Event], list[tuple[Table, Row]]]] = {
+_ROWS: dict[type[Event], Callable[[Event], list[tuple[Table, Values]]]] = {
     VendorEvent: _snapshot(VENDOR),
     EtalaseEvent: _snapshot(ETALASE),
     ProductEvent: _snapshot(PRODUCT),
@@ -266,25 +323,26 @@ _ROWS: dict[type[Event], Callable[[Event], list[tuple[Table, Row]]]] = {
 }
 
 
-def event_rows(event: Event) -> list[tuple[Table, Row]]:
+def event_rows(event: Event, *, changes: bool = True) -> list[tuple[Table, Values]]:
     """The rows one event becomes; an event of a family this projection ignores gives none."""
     for family, rows in _ROWS.items():
         if isinstance(event, family):
-            return rows(event)
+            found = rows(event)
+            if changes and isinstance(event, OrderEvent):
+                found.append((ORDER_CHANGE, order_change(event)))
+            return found
     return []
 
 
-def _key(table: Table, row: Row) -> tuple[Any, ...]:
-    return tuple(row[column] for column in table.key)
-
-
-def rows_of(events: Iterable[Event]) -> Mapping[Table, list[Row]]:
-    """The rows a batch of events becomes, one per key, chosen by each table's `keep` rule."""
-    newest: dict[Table, dict[tuple[Any, ...], Row]] = {}
+def rows_of(events: Iterable[Event], *, changes: bool = True) -> Mapping[Table, list[Values]]:
+    """The rows a batch of events becomes, one per key, chosen by each table's `keep` rule.
+    Without `changes`, no order changes: a rebuild writes only those the live table misses,
+    and serialises only those."""
+    newest: dict[Table, dict[Any, Values]] = {}
     for event in events:
-        for table, row in event_rows(event):
+        for table, row in event_rows(event, changes=changes):
             rows = newest.setdefault(table, {})
-            key = _key(table, row)
+            key = table.key_of(row)
             held = rows.get(key)
             if held is None or table.replaces(held, row):
                 rows[key] = row

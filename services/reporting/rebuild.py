@@ -1,10 +1,15 @@
 """Rebuild the projection from every event still on the topics, while the live one serves.
 
 The rebuild reads the consumed topics from their beginning, outside any consumer group, and
-applies each batch with one statement per table into shadow tables (`rebuild_*`). It swaps them
-in once they hold everything the live projection holds: then, in one transaction that stops the
-live consumer's writes for a moment (readers go on), it checks again and replaces the live tables.
-The live consumer then goes on where it was; what it applies again is dropped by version.
+appends each batch's rows by COPY to unlogged staging tables without keys or indexes. Once they
+hold everything the live projection holds, it builds the shadow tables (`rebuild_*`) from them in
+one statement per table (per key the row the table's rule keeps), adds the keys and indexes and
+computes the totals once. What the topics still bring after that is upserted into the shadow
+tables. It swaps them in once they hold everything the live projection holds: then, in one
+transaction that stops the live consumer's writes for a moment (readers go on), it checks again
+and replaces the live tables. The live consumer then goes on where it was; what it applies again
+is dropped by version. Until the swap the live tables are untouched, so an interrupted rebuild
+leaves them as they were, and the next one drops what it left.
 Append-only tables (the order changes behind the open data and the feed) are not copied: the
 rebuild adds the rows they miss to the live table itself, so served feed positions never move.
 
@@ -17,9 +22,11 @@ it gives up after `idle_seconds` of quiet and says so: replay the producers' log
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -28,7 +35,8 @@ from aiokafka import AIOKafkaConsumer
 
 from services.reporting import store
 from services.reporting.handlers import CONSUMED_EVENTS, SERVICE
-from services.reporting.projection import TABLES, Row, Table, rows_of
+from services.reporting.projection import ORDER_CHANGE, TABLES, Table, Values, order_change, rows_of
+from shared.contracts.orders import OrderEvent
 from shared.events import DeadLetterError, Event, decode_headers, parse
 from shared.logging import get_logger
 from shared.settings import ServiceSettings
@@ -62,6 +70,20 @@ class RebuildResult:
 
 def topics(prefix: str) -> list[str]:
     return sorted({f"{prefix}{event.topic}" for event in CONSUMED_EVENTS})
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Each batch makes many objects without reference cycles that live until the batch is
+    stored: the cyclic garbage collector, scanning them and everything older again and again,
+    took more time than reading and parsing together. Memory is freed by reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _events(records: list[Any]) -> tuple[list[Event], int]:
@@ -104,39 +126,56 @@ async def rebuild(
     read = skipped = 0
     # The database stores one batch while the next is read and parsed.
     storing: asyncio.Task[None] | None = None
+    # Rows go to the staging tables until those cover the live projection, then (once the
+    # shadow tables are built from them) straight into the shadow tables.
+    staging = True
     try:
-        await store.create_shadow_tables(conn, SHADOWED)
-        await consumer.start()
-        expected = await store.inbox_size(conn, SERVICE)
-        quiet_since = time.monotonic()
-        while True:
-            batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
-            records = [r for batch in batches.values() for r in batch]
-            if records:
-                events, unreadable = _events(records)
-                rows = rows_of(events)
+        with _collector_paused():
+            await store.create_staging_tables(conn, SHADOWED)
+            await consumer.start()
+            expected = await store.inbox_size(conn, SERVICE)
+            quiet_since = time.monotonic()
+            while True:
+                batches = await consumer.getmany(timeout_ms=poll_ms, max_records=batch_size)
+                records = [r for batch in batches.values() for r in batch]
+                if records:
+                    events, unreadable = _events(records)
+                    rows = rows_of(events, changes=False)
+                    orders = [e for e in events if isinstance(e, OrderEvent)]
+                    if storing is not None:
+                        await storing
+                    storing = asyncio.create_task(_store(conn, rows, orders, staging))
+                    read += len(records)
+                    skipped += unreadable
+                    quiet_since = time.monotonic()
+                    if progress is not None:
+                        progress(read, max(expected, read))
+                    continue
                 if storing is not None:
                     await storing
-                storing = asyncio.create_task(_store(conn, rows))
-                read += len(records)
-                skipped += unreadable
-                quiet_since = time.monotonic()
-                if progress is not None:
-                    progress(read, max(expected, read))
-                continue
-            if storing is not None:
-                await storing
-                storing = None
-            if await _try_swap(conn):
-                break
-            behind = await store.not_covered(conn, SHADOWED)
-            if behind and time.monotonic() - quiet_since > idle_seconds:
-                raise RebuildFailed(
-                    f"the topics went quiet after {read} events but the rebuilt projection is "
-                    f"still {behind} rows behind the live one: the topics no longer hold every "
-                    "event; replay the producers' event logs from the start, then rebuild"
-                )
-            expected = await store.inbox_size(conn, SERVICE)
+                    storing = None
+                prefix = store.STAGING_PREFIX if staging else store.SHADOW_PREFIX
+                behind = await store.not_covered(conn, SHADOWED, prefix)
+                if not behind:
+                    if staging:
+                        building = time.monotonic()
+                        async with conn.transaction():
+                            await store.build_shadow_tables(conn, SHADOWED)
+                        staging = False
+                        log.info(
+                            "shadow tables built",
+                            events=read,
+                            seconds=round(time.monotonic() - building, 2),
+                        )
+                    if await _try_swap(conn):
+                        break
+                elif time.monotonic() - quiet_since > idle_seconds:
+                    raise RebuildFailed(
+                        f"the topics went quiet after {read} events but the rebuilt projection is "
+                        f"still {behind} rows behind the live one: the topics no longer hold every "
+                        "event; replay the producers' event logs from the start, then rebuild"
+                    )
+                expected = await store.inbox_size(conn, SERVICE)
     finally:
         if storing is not None and not storing.done():
             storing.cancel()
@@ -149,18 +188,32 @@ async def rebuild(
     return result
 
 
-async def _store(conn: asyncpg.Connection, rows: Mapping[Table, list[Row]]) -> None:
+async def _store(
+    conn: asyncpg.Connection,
+    rows: Mapping[Table, list[Values]],
+    orders: list[OrderEvent],
+    staging: bool,
+) -> None:
     async with conn.transaction():
-        await store.apply(
-            conn, {t: r for t, r in rows.items() if t in SHADOWED}, prefix=store.SHADOW_PREFIX
+        if staging:
+            await store.stage(conn, rows)
+        else:
+            await store.apply(conn, rows, prefix=store.SHADOW_PREFIX)
+        # The order changes are completed in the live table, serialised only when missing.
+        missing = await store.missing_order_changes(
+            conn, [(order.order_id, order.version) for order in orders]
         )
-        await store.apply(conn, {t: r for t, r in rows.items() if t not in SHADOWED})
+        changes = []
+        for order in orders:
+            key = (order.order_id, order.version)
+            if key in missing:
+                missing.discard(key)  # the first delivery of a change is the one kept
+                changes.append(order_change(order))
+        await store.apply(conn, {ORDER_CHANGE: changes})
 
 
 async def _try_swap(conn: asyncpg.Connection) -> bool:
     """Swap the shadow tables in if they cover the live ones; False when they do not yet."""
-    if await store.not_covered(conn, SHADOWED):
-        return False
     try:
         async with conn.transaction():
             # Readers lock the tables they query in their own order: rather than wait holding
@@ -168,7 +221,7 @@ async def _try_swap(conn: asyncpg.Connection) -> bool:
             # again on the next pass.
             await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT_MS}ms'")
             await store.lock_live_tables(conn, SHADOWED)
-            if await store.not_covered(conn, SHADOWED):
+            if await store.not_covered(conn, SHADOWED, store.SHADOW_PREFIX):
                 return False  # the live consumer stored more meanwhile: read on
             await store.swap_in_shadow_tables(conn, SHADOWED)
     except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):

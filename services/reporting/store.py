@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from uuid import UUID
 
-from services.reporting.projection import Keep, Row, Table
+from services.reporting.projection import Keep, Row, Table, Values
 from shared.db import Connection
 
-# Tables the rebuild fills before swapping them in carry this prefix.
+# Tables the rebuild swaps in carry this prefix until then; the rows it reads are collected in
+# staging tables first.
 SHADOW_PREFIX = "rebuild_"
+STAGING_PREFIX = "rebuild_staged_"
 
 
-def _upsert_sql(table: Table, prefix: str) -> str:
+# Column -> SQL type of each projection table, read from the catalog once per process: the
+# upserts pass each column as one typed array.
+_column_types: dict[str, tuple[str, ...]] = {}
+
+
+async def _types(conn: Connection, table: Table) -> tuple[str, ...]:
+    types = _column_types.get(table.name)
+    if types is None:
+        records = await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
+            " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            table.name,
+        )
+        of = {r["attname"]: r["type"] for r in records}
+        types = _column_types[table.name] = tuple(of[c] for c in table.columns)
+    return types
+
+
+def _upsert_sql(table: Table, types: Sequence[str], prefix: str) -> str:
     name = f"{prefix}{table.name}"
     columns = ", ".join(table.columns)
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
     key = ", ".join(table.key)
     updates = ", ".join(f"{c} = excluded.{c}" for c in table.columns if c not in table.key)
     if table.keep is Keep.NEWEST:
@@ -26,17 +46,17 @@ def _upsert_sql(table: Table, prefix: str) -> str:
     else:
         conflict = "DO NOTHING"
     return (
-        f"INSERT INTO {name} ({columns})"
-        f" SELECT {columns} FROM json_populate_recordset(NULL::{name}, $1::text::json)"
+        f"INSERT INTO {name} ({columns}) SELECT * FROM unnest({arrays})"
         f" ON CONFLICT ({key}) {conflict}"
     )
 
 
-async def apply(conn: Connection, rows: Mapping[Table, list[Row]], prefix: str = "") -> None:
+async def apply(conn: Connection, rows: Mapping[Table, list[Values]], prefix: str = "") -> None:
     """Store a batch's rows: one statement per table; older versions never replace newer."""
     for table, table_rows in rows.items():
         if table_rows:
-            await conn.execute(_upsert_sql(table, prefix), json.dumps(table_rows, default=str))
+            types = await _types(conn, table)
+            await conn.execute(_upsert_sql(table, types, prefix), *zip(*table_rows, strict=True))
 
 
 # One fiscal year, of one OPD or of the whole city: $1 the year, $2 the OPD or NULL.
@@ -211,11 +231,11 @@ async def top_vendors(conn: Connection, year: int, opd: str | None, limit: int) 
 async def orders_by_state(
     conn: Connection, year: int, opd: str | None
 ) -> list[tuple[str, bool, int]]:
-    """How many orders are in each state, with or without an SP."""
+    """How many orders are in each state, with or without an SP (kept per OPD by a trigger)."""
     records = await conn.fetch(
         f"""
-        SELECT o.state, o.sp_number IS NOT NULL AS has_sp, count(*) AS orders
-        FROM orders o WHERE {_SCOPE} GROUP BY 1, 2
+        SELECT o.state, o.has_sp, sum(o.orders)::bigint AS orders
+        FROM kpi_states o WHERE {_SCOPE} GROUP BY 1, 2 HAVING sum(o.orders) <> 0
         """,
         year,
         opd,
@@ -347,37 +367,101 @@ async def feed_page(conn: Connection, after: tuple[int, int], limit: int) -> lis
 REBUILD_LOCK = 0x7265_6275_696C_64
 
 
-# Tables the projection derives from its own tables (by trigger), rebuilt alongside them.
-DERIVED_TABLES = ("kpi_totals",)
+# Tables the projection derives from `orders` by statement triggers, rebuilt alongside it; the
+# function `<table>_apply(table)` keeps each one.
+DERIVED_TABLES = ("kpi_totals", "kpi_states")
 
 
-async def _kpi_triggers(conn: Connection, orders: str, totals: str) -> None:
-    """The triggers that keep `totals` up to date with the rows written to `orders`."""
-    for operation, transition in (
-        ("INSERT", "NEW TABLE AS new_rows"),
-        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-    ):
-        name = f"orders_kpi_totals_{operation.lower()}"
-        await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {orders}")
-        await conn.execute(
-            f"CREATE TRIGGER {name} AFTER {operation} ON {orders} REFERENCING {transition}"
-            f" FOR EACH STATEMENT EXECUTE FUNCTION kpi_totals_apply('{totals}')"
-        )
+async def _kpi_triggers(conn: Connection, prefix: str) -> None:
+    """The triggers that keep the derived tables up to date with the rows written to `orders`
+    (the tables named with `prefix`)."""
+    for derived in DERIVED_TABLES:
+        for operation, transition in (
+            ("INSERT", "NEW TABLE AS new_rows"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ):
+            name = f"orders_{derived}_{operation.lower()}"
+            await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {prefix}orders")
+            await conn.execute(
+                f"CREATE TRIGGER {name} AFTER {operation} ON {prefix}orders"
+                f" REFERENCING {transition}"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION {derived}_apply('{prefix}{derived}')"
+            )
 
 
-async def create_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None:
-    """Empty copies of the projection tables (columns, defaults, keys, indexes) and of the
-    tables derived from them, with their own triggers."""
+async def create_staging_tables(conn: Connection, tables: Sequence[Table]) -> None:
+    """Empty staging tables for every row a rebuild reads: unlogged (they are disposable until
+    the swap), without keys, indexes or triggers, so a batch is appended by COPY. What an
+    interrupted rebuild left is dropped first."""
     for name in (*(table.name for table in tables), *DERIVED_TABLES):
-        shadow = SHADOW_PREFIX + name
-        await conn.execute(f"DROP TABLE IF EXISTS {shadow}")
-        await conn.execute(f"CREATE TABLE {shadow} (LIKE {name} INCLUDING ALL)")
-    await _kpi_triggers(conn, SHADOW_PREFIX + "orders", SHADOW_PREFIX + "kpi_totals")
+        await conn.execute(f"DROP TABLE IF EXISTS {SHADOW_PREFIX}{name}")
+    for table in tables:
+        staged = STAGING_PREFIX + table.name
+        await conn.execute(f"DROP TABLE IF EXISTS {staged}")
+        await conn.execute(f"CREATE UNLOGGED TABLE {staged} (LIKE {table.name})")
 
 
-def _not_covered(table: Table) -> str:
-    """Live rows whose state the shadow table does not hold (yet)."""
-    shadow = SHADOW_PREFIX + table.name
+async def stage(conn: Connection, rows: Mapping[Table, list[Values]]) -> None:
+    """Append a batch's rows to the staging tables."""
+    for table, table_rows in rows.items():
+        if table_rows:
+            await conn.copy_records_to_table(
+                STAGING_PREFIX + table.name, records=table_rows, columns=table.columns
+            )
+
+
+async def build_shadow_tables(conn: Connection, tables: Sequence[Table]) -> None:
+    """The shadow tables from the staging tables, which are dropped: per key the row the
+    table's rule keeps, written once; then the live tables' keys and indexes; the derived
+    totals computed by their trigger in one statement."""
+    for table in tables:
+        await conn.execute(
+            f"CREATE TABLE {SHADOW_PREFIX}{table.name}"
+            f" (LIKE {table.name} INCLUDING ALL EXCLUDING INDEXES)"
+        )
+    for name in DERIVED_TABLES:
+        await conn.execute(f"CREATE TABLE {SHADOW_PREFIX}{name} (LIKE {name} INCLUDING ALL)")
+    await _kpi_triggers(conn, SHADOW_PREFIX)
+    for table in tables:
+        columns = ", ".join(table.columns)
+        key = ", ".join(table.key)
+        order = "DESC" if table.keep is Keep.NEWEST else "ASC"
+        await conn.execute(
+            f"INSERT INTO {SHADOW_PREFIX}{table.name} ({columns})"
+            f" SELECT DISTINCT ON ({key}) {columns} FROM {STAGING_PREFIX}{table.name}"
+            f" ORDER BY {key}, version {order}"
+        )
+        await _copy_indexes(conn, table.name, SHADOW_PREFIX + table.name)
+        await conn.execute(f"DROP TABLE {STAGING_PREFIX}{table.name}")
+
+
+async def _copy_indexes(conn: Connection, table: str, shadow: str) -> None:
+    """Give `shadow` the keys and indexes of `table`, named with the shadow prefix."""
+    records = await conn.fetch(
+        "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def,"
+        " k.conname AS constraint, pg_get_constraintdef(k.oid) AS constraint_def"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.contype IN ('p', 'u')"
+        " WHERE i.indrelid = $1::regclass",
+        table,
+    )
+    for r in records:
+        if r["constraint"] is not None:
+            await conn.execute(
+                f"ALTER TABLE {shadow} ADD CONSTRAINT {SHADOW_PREFIX}{r['constraint']}"
+                f" {r['constraint_def']}"
+            )
+        else:
+            unique = "UNIQUE " if r["def"].startswith("CREATE UNIQUE ") else ""
+            method = r["def"].split(" USING ", 1)[1]
+            await conn.execute(
+                f"CREATE {unique}INDEX {SHADOW_PREFIX}{r['name']} ON {shadow} USING {method}"
+            )
+
+
+def _not_covered(table: Table, prefix: str) -> str:
+    """Live rows whose state the shadow (or staging) table does not hold (yet)."""
+    shadow = prefix + table.name
     same_key = " AND ".join(f"s.{c} = l.{c}" for c in table.key)
     if table.keep is Keep.NEWEST:
         covered = f"{same_key} AND s.version >= l.version"
@@ -391,11 +475,11 @@ def _not_covered(table: Table) -> str:
     )
 
 
-async def not_covered(conn: Connection, tables: Sequence[Table]) -> int:
-    """How many live rows the shadow tables are still behind on."""
+async def not_covered(conn: Connection, tables: Sequence[Table], prefix: str) -> int:
+    """How many live rows the shadow (or staging) tables are still behind on."""
     total = 0
     for table in tables:
-        total += await conn.fetchval(_not_covered(table))
+        total += await conn.fetchval(_not_covered(table, prefix))
     return total
 
 
@@ -423,7 +507,7 @@ async def swap_in_shadow_tables(conn: Connection, tables: Sequence[Table]) -> No
     """Replace each live table by its shadow, keeping table, index, sequence and trigger names."""
     for name in (*(table.name for table in tables), *DERIVED_TABLES):
         await _swap(conn, name)
-    await _kpi_triggers(conn, "orders", "kpi_totals")
+    await _kpi_triggers(conn, "")
 
 
 async def _swap(conn: Connection, table: str) -> None:
@@ -446,6 +530,20 @@ async def _swap(conn: Connection, table: str) -> None:
             await conn.execute(f"ALTER INDEX {index} RENAME TO {original}")
     for s in sequences:
         await conn.execute(f"ALTER SEQUENCE {s['sequence']} OWNED BY {table}.{s['column']}")
+
+
+async def missing_order_changes(
+    conn: Connection, keys: Sequence[tuple[UUID, int]]
+) -> set[tuple[UUID, int]]:
+    """Which of these (order, version) changes the order changes do not hold."""
+    records = await conn.fetch(
+        "SELECT k.order_id, k.version FROM unnest($1::uuid[], $2::integer[]) k(order_id, version)"
+        " WHERE NOT EXISTS (SELECT 1 FROM order_change c"
+        " WHERE c.order_id = k.order_id AND c.version = k.version)",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["order_id"], r["version"]) for r in records}
 
 
 async def inbox_size(conn: Connection, consumer: str) -> int:

@@ -137,3 +137,73 @@ async def test_command_line(
     assert "rebuilt reporting from" in captured.out
     assert "events" in captured.err and "[" in captured.err  # the progress bar
     assert await figures(reporting) == before
+
+
+class Interrupted(Exception):
+    """Stands for the rebuild's process dying between two batches."""
+
+
+async def rebuild_tables(reporting: Reporting) -> list[str]:
+    records = await reporting.pool.fetch(
+        "SELECT tablename FROM pg_tables WHERE tablename LIKE 'rebuild%' ORDER BY 1"
+    )
+    return [r["tablename"] for r in records]
+
+
+async def test_an_interrupted_rebuild_leaves_the_live_projection_and_the_next_one_works(
+    reporting: Reporting, city: City
+) -> None:
+    before = await figures(reporting)
+    feed_before, _ = await whole_feed(reporting)
+
+    def die(done: int, total: int) -> None:
+        if done > 20:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await rebuild(reporting.settings, progress=die, batch_size=7)
+    assert "rebuild_staged_orders" in await rebuild_tables(reporting)
+    assert await figures(reporting) == before
+    assert (await whole_feed(reporting))[0] == feed_before
+    await rebuild(reporting.settings, batch_size=7)
+    assert await rebuild_tables(reporting) == []
+    assert await figures(reporting) == before
+    assert (await whole_feed(reporting))[0] == feed_before
+
+
+async def test_events_stored_after_the_shadow_tables_are_built_are_swapped_in(
+    reporting: Reporting, city: City, monkeypatch: Any
+) -> None:
+    """The live consumer stores an order while the rebuild builds its shadow tables: the rebuild
+    reads it from the topics, upserts it into the shadow tables and only then swaps."""
+    order = city.approved_order(70 * M, 11)
+    spend = (await reporting.get("/kpis", fiscal_year=YEAR))["totals"]["spend_sp"]
+    build = store.build_shadow_tables
+    live: list[Any] = []
+
+    async def build_while_the_live_consumer_goes_on(conn: Any, tables: Any) -> None:
+        await build(conn, tables)
+        await reporting.deliver(order.events)
+        live.append(await figures(reporting))
+
+    monkeypatch.setattr(store, "build_shadow_tables", build_while_the_live_consumer_goes_on)
+    await rebuild(reporting.settings, batch_size=7)
+    assert len(live) == 1
+    assert await figures(reporting) == live[0]
+    totals = (await reporting.get("/kpis", fiscal_year=YEAR))["totals"]
+    assert totals["spend_sp"] == spend + 70 * M
+
+
+async def test_the_rebuild_adds_the_order_changes_the_live_table_misses(
+    reporting: Reporting, city: City
+) -> None:
+    lost = "SELECT snapshot FROM order_change WHERE order_id = $1 AND version = 2"
+    snapshot = await reporting.pool.fetchval(lost, city.o1.order_id)
+    assert snapshot is not None
+    await reporting.pool.execute(
+        "DELETE FROM order_change WHERE order_id = $1 AND version = 2", city.o1.order_id
+    )
+    changes = await reporting.pool.fetchval("SELECT count(*) FROM order_change")
+    await rebuild(reporting.settings, batch_size=7)
+    assert await reporting.pool.fetchval(lost, city.o1.order_id) == snapshot
+    assert await reporting.pool.fetchval("SELECT count(*) FROM order_change") == changes + 1

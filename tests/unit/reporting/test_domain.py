@@ -87,11 +87,12 @@ def test_a_batch_keeps_the_newest_snapshot_and_the_earliest_step() -> None:
             vendor(supplier.vendor_id, scale="kecil", version=2),
         ]
     )
-    assert [r["version"] for r in rows[ORDER]] == [3]
-    steps = {r["step"]: r["version"] for r in rows[ORDER_STEP]}
+    assert [ORDER.named(r)["version"] for r in rows[ORDER]] == [3]
+    steps = {s["step"]: s["version"] for s in map(ORDER_STEP.named, rows[ORDER_STEP])}
     assert steps == {"placed": 1, "shipped": 2}
-    assert sorted(r["version"] for r in rows[ORDER_CHANGE]) == [1, 2, 3]
-    assert [(r["version"], r["scale"]) for r in rows[VENDOR]] == [(2, "kecil")]
+    assert sorted(ORDER_CHANGE.named(r)["version"] for r in rows[ORDER_CHANGE]) == [1, 2, 3]
+    vendors = [VENDOR.named(r) for r in rows[VENDOR]]
+    assert [(v["version"], v["scale"]) for v in vendors] == [(2, "kecil")]
 
 
 def test_an_order_is_spent_from_its_sp_until_it_is_undone() -> None:
