@@ -113,10 +113,12 @@ class EventConsumer:
         retry_budget_seconds: float = 30.0,
         session_timeout_ms: int = 10_000,
         max_poll_interval_ms: int = 300_000,
+        fetch_max_wait_ms: int = 20,
     ) -> None:
         self.name = name
         self.session_timeout_ms = session_timeout_ms
         self.max_poll_interval_ms = max_poll_interval_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
         self.max_attempts = max_attempts
@@ -172,6 +174,7 @@ class EventConsumer:
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(self.session_timeout_ms // 10, 100),
                 max_poll_interval_ms=self.max_poll_interval_ms,
+                fetch_max_wait_ms=self.fetch_max_wait_ms,
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=_raw_decoder,
                 title=f"{self.name}:{topic}",

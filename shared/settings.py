@@ -48,6 +48,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    # A fetch waits this long for records when there are none: each consumer hop of a saga adds
+    # up to it (the broker holds a fetch until it runs out), and each idle consumer asks the broker
+    # 1000 / it times a second.
+    consumer_fetch_max_wait_ms: int = Field(default=20, ge=1, le=10_000)
     consumer_max_poll_interval_ms: int = Field(
         default=300_000,
         ge=10_000,
@@ -74,6 +78,7 @@ class ServiceSettings(BaseSettings):
             "max_attempts": self.consumer_max_attempts,
             "backoff_seconds": self.consumer_backoff_seconds,
             "session_timeout_ms": self.consumer_session_timeout_ms,
+            "fetch_max_wait_ms": self.consumer_fetch_max_wait_ms,
             "max_poll_interval_ms": self.consumer_max_poll_interval_ms,
             "retry_budget_seconds": self.consumer_retry_budget_seconds,
         }

@@ -250,9 +250,11 @@ async def end_reservation(conn: Connection, outbox: Outbox, event: OrderEvent) -
 def register(consumer: EventConsumer, outbox: Outbox) -> None:
     """Subscribe the catalog's consumer group to the order events the saga answers."""
 
-    @consumer.on(OrderPlaced)
-    async def on_placed(conn: Connection, event: OrderPlaced, meta: EventMeta) -> None:
-        await reserve_for_orders(conn, outbox, [event])
+    # A batch's placements are reserved together, after its ends (handled one by one): an end
+    # met first leaves the mark that stops its placement from reserving, as in a replay.
+    @consumer.on_batch(OrderPlaced)
+    async def on_placed(conn: Connection, placed: Sequence[tuple[OrderPlaced, EventMeta]]) -> None:
+        await reserve_for_orders(conn, outbox, [event for event, _ in placed])
 
     @consumer.on(*ORDER_ENDED_WITHOUT_DELIVERY, OrderReceived)
     async def on_ended(conn: Connection, event: OrderEvent, meta: EventMeta) -> None:

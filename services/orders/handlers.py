@@ -3,6 +3,8 @@ and the rejections they cause before an order's SP."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.orders import commands, store
 from services.orders.commands import Context
 from shared.consumer import EventConsumer
@@ -120,9 +122,11 @@ def build_consumer(settings: ServiceSettings, ctx: Context) -> EventConsumer:
         if not await apply_product_event(conn, ctx, event):
             log.info("stale product event dropped", product_id=str(event.product_id))
 
-    @consumer.on(StockReserved)
-    async def on_reserved(conn: Connection, event: StockReserved, meta: EventMeta) -> None:
-        await commands.confirm_stock(conn, ctx, [event.order_id])
+    @consumer.on_batch(StockReserved)
+    async def on_reserved(
+        conn: Connection, reserved: Sequence[tuple[StockReserved, EventMeta]]
+    ) -> None:
+        await commands.confirm_stock(conn, ctx, [event.order_id for event, _ in reserved])
 
     @consumer.on(StockReservationRejected)
     async def on_refused(
