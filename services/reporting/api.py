@@ -61,7 +61,7 @@ def targets(settings: Any, year: int) -> dict[str, float | None]:
         "ekatalog_share_target": settings.ekatalog_share_target,
         "umk_koperasi_target": settings.umk_koperasi_target,
         "local_target": settings.local_target,
-        "pdn_target": settings.pdn_targets.get(year),
+        "pdn_target": domain.target_in_force(settings.pdn_targets, year),
     }
 
 

@@ -179,6 +179,13 @@ def percent(numerator: int, denominator: int) -> float | None:
     return round(100 * numerator / denominator, 2)
 
 
+def target_in_force(targets: Mapping[int, float], year: int) -> float | None:
+    """The target set for `year` or, failing that, for the latest year before it: a policy
+    target stays in force until a later one replaces it."""
+    years = [y for y in targets if y <= year]
+    return targets[max(years)] if years else None
+
+
 def share_figures(
     totals: Mapping[str, int], targets: Mapping[str, float | None]
 ) -> list[dict[str, Any]]:

@@ -116,3 +116,12 @@ def test_tkdn_weighting_is_exact() -> None:
     assert domain.tkdn_weighted(333, 45.5, True) == Decimal("151.515")
     assert domain.tkdn_weighted(333, 45.5, False) == 0
     assert domain.tkdn_weighted(333, None, True) == 0
+
+
+def test_a_target_stays_in_force_until_a_later_year_replaces_it() -> None:
+    targets = {2023: 95.0, 2027: 97.5}
+    assert domain.target_in_force(targets, 2022) is None
+    assert domain.target_in_force(targets, 2023) == 95.0
+    assert domain.target_in_force(targets, 2026) == 95.0
+    assert domain.target_in_force(targets, 2028) == 97.5
+    assert domain.target_in_force({}, 2026) is None
