@@ -113,7 +113,7 @@ class EventConsumer:
         retry_budget_seconds: float = 30.0,
         session_timeout_ms: int = 10_000,
         max_poll_interval_ms: int = 300_000,
-        fetch_max_wait_ms: int = 20,
+        fetch_max_wait_ms: int = 50,
     ) -> None:
         self.name = name
         self.session_timeout_ms = session_timeout_ms

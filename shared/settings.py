@@ -51,7 +51,7 @@ class ServiceSettings(BaseSettings):
     # A fetch waits this long for records when there are none: each consumer hop of a saga adds
     # up to it (the broker holds a fetch until it runs out), and each idle consumer asks the broker
     # 1000 / it times a second.
-    consumer_fetch_max_wait_ms: int = Field(default=20, ge=1, le=10_000)
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
     consumer_max_poll_interval_ms: int = Field(
         default=300_000,
         ge=10_000,
