@@ -14,6 +14,7 @@ from shared.consumer import EventConsumer
 from shared.db import PLATFORM_MIGRATIONS, Connection, apply_migrations, create_pool
 from shared.events import Event, EventMeta, build_headers, encode
 from shared.outbox import Outbox, OutboxRelay
+from shared.service import ensure_topics
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS
 
 
@@ -46,6 +47,13 @@ async def prepare(dsn: str) -> asyncpg.Pool:
     finally:
         await conn.close()
     return await create_pool(dsn, 1, 10)
+
+
+async def counter_topic(bootstrap_servers: str, prefix: str) -> str:
+    """The counter events' topic and its dead-letter topic, created with one partition."""
+    topic = Outbox("/test", prefix).topic_for(CounterIncremented)
+    await ensure_topics(bootstrap_servers, [topic, f"{topic}.dlq"], 1)
+    return topic
 
 
 def counter_consumer(prefix: str, **options: object) -> EventConsumer:

@@ -15,9 +15,7 @@ import pytest
 from shared.consumer import EventConsumer
 from shared.db import Connection
 from shared.events import EventMeta
-from shared.outbox import Outbox
-from shared.service import ensure_topics
-from tests.plumbing import CounterIncremented, prepare, produce, start_consumer
+from tests.plumbing import CounterIncremented, counter_topic, prepare, produce, start_consumer
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra, eventually, read_topic
 from tests.test_dead_letters import committed
 
@@ -34,9 +32,7 @@ async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def topic(infra: Infra, topic_prefix: str) -> str:
-    topic = Outbox("/test", topic_prefix).topic_for(CounterIncremented)
-    await ensure_topics(infra.bootstrap_servers, [topic, f"{topic}.dlq"], 1)
-    return topic
+    return await counter_topic(infra.bootstrap_servers, topic_prefix)
 
 
 def batch_consumer(

@@ -14,9 +14,14 @@ from faststream.kafka import KafkaBroker
 from shared.consumer import EventConsumer
 from shared.db import Connection
 from shared.events import EventMeta
-from shared.outbox import Outbox
-from shared.service import ensure_topics
-from tests.plumbing import CounterIncremented, counter_consumer, prepare, produce, start_consumer
+from tests.plumbing import (
+    CounterIncremented,
+    counter_consumer,
+    counter_topic,
+    prepare,
+    produce,
+    start_consumer,
+)
 from tests.support import TEST_CONSUMER_SESSION_TIMEOUT_MS, Infra, eventually, read_topic
 
 
@@ -29,9 +34,7 @@ async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def topic(infra: Infra, topic_prefix: str) -> str:
-    topic = Outbox("/test", topic_prefix).topic_for(CounterIncremented)
-    await ensure_topics(infra.bootstrap_servers, [topic, f"{topic}.dlq"], 1)
-    return topic
+    return await counter_topic(infra.bootstrap_servers, topic_prefix)
 
 
 async def applied(pool: asyncpg.Pool, counter_id: str) -> int:

@@ -18,9 +18,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import REGISTRY
 
 from shared.events import build_headers
-from shared.outbox import Outbox
-from shared.service import ensure_topics
-from tests.plumbing import CounterIncremented, counter_consumer, prepare, start_consumer
+from tests.plumbing import (
+    CounterIncremented,
+    counter_consumer,
+    counter_topic,
+    prepare,
+    start_consumer,
+)
 from tests.support import Infra, eventually, read_topic
 
 
@@ -63,8 +67,7 @@ async def test_bad_events_are_dead_lettered_and_the_stream_goes_on(
     await pool.execute(
         "ALTER TABLE counter_projection ADD CONSTRAINT seq_positive CHECK (last_seq > 0)"
     )
-    topic = Outbox("/test", topic_prefix).topic_for(CounterIncremented)
-    await ensure_topics(infra.bootstrap_servers, [topic, f"{topic}.dlq"], 1)
+    topic = await counter_topic(infra.bootstrap_servers, topic_prefix)
     good = CounterIncremented.type
     records = [
         (b'{"counter_id": "a", "seq": 1}', headers_for(good, "a")),
