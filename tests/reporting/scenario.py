@@ -171,7 +171,7 @@ EXPECTED_SHARES = {
     "ekatalog_share_completed": (15.0, 30.0, False),
     "umk_koperasi_share": (66.67, 40.0, True),
     "local_share": (50.0, None, None),
-    "pdn_share": (83.33, None, None),
+    "pdn_share": (83.33, 95.0, False),  # the 2023 target stays in force
     "tkdn_weighted_share": (25.0, None, None),
     "tkdn_bmp_40_share": (33.33, None, None),
 }
