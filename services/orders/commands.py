@@ -480,9 +480,10 @@ async def confirm_stock(
     negotiation or to the PPK; one cancelled or rejected meanwhile stays so (the catalog
     releases on that event), and one confirmed already (a repeated answer) is left alone.
 
-    Set-wise: one statement locks the orders, one moves them all with their timeline entries,
-    one writes their events. It runs in the stock handler's transaction without a savepoint of
-    its own: a failure rolls the handler's batch back for the consumer to retry."""
+    Set-wise: one statement locks the orders, one moves them all with their timeline entries
+    and writes their events; returns the orders as it leaves them. It runs in the stock
+    handler's transaction without a savepoint of its own: a failure rolls the handler's batch
+    back for the consumer to retry."""
     domain.check_transition(OrderState.PLACED, "confirm_stock")
     now = ctx.clock()
     moved = [
@@ -492,15 +493,17 @@ async def confirm_stock(
     ]
     if not moved:
         return []
-    rows = await store.move_orders(
-        conn,
-        moved,
-        store.TimelineEntry(OrderStockConfirmed.type, STOCK_SAGA.subject, STOCK_SAGA.role, now, {}),
-    )
     await ctx.outbox.add(
-        conn, *(_order_event(OrderStockConfirmed, row, STOCK_SAGA, now, {}) for row in moved)
+        conn,
+        *(_order_event(OrderStockConfirmed, order, STOCK_SAGA, now, {}) for order in moved),
+        change=store.move_orders(
+            moved,
+            store.TimelineEntry(
+                OrderStockConfirmed.type, STOCK_SAGA.subject, STOCK_SAGA.role, now, {}
+            ),
+        ),
     )
-    return rows
+    return moved
 
 
 def _confirmed_state(order: Row) -> OrderState:

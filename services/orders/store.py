@@ -339,18 +339,16 @@ _MOVED = (
 _N = len(_MOVED) + 1
 _MOVED_ARRAYS = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_MOVED, 2))
 _MOVE = f"""
-WITH moved AS (
+moved AS (
     SELECT * FROM unnest($1::uuid[], {_MOVED_ARRAYS}) AS m(id, {", ".join(c for c, _ in _MOVED)})
 ), updated AS (
     UPDATE orders o SET {", ".join(f"{c} = m.{c}" for c, _ in _MOVED)}
-    FROM moved m WHERE o.id = m.id RETURNING o.*
+    FROM moved m WHERE o.id = m.id RETURNING o.id, o.version, o.state
 ), entry AS (
     INSERT INTO order_timeline
         (order_id, version, event_type, state, actor, actor_role, at, details)
     SELECT id, version, ${_N + 1}, state, ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5} FROM updated
-)
-SELECT * FROM updated ORDER BY id
-"""
+)"""
 
 
 async def lock_orders(conn: Connection, order_ids: Sequence[uuid.UUID]) -> list[Row]:
@@ -361,15 +359,13 @@ async def lock_orders(conn: Connection, order_ids: Sequence[uuid.UUID]) -> list[
     return [dict(r) for r in rows]
 
 
-async def move_orders(
-    conn: Connection, orders: Sequence[Mapping[str, Any]], entry: TimelineEntry
-) -> list[Row]:
+def move_orders(orders: Sequence[Mapping[str, Any]], entry: TimelineEntry) -> StateChange:
     """Set the columns every transition sets on several orders (each mapping: `id` and those
-    columns), each with a timeline entry of the same event and actor, in one statement."""
-    rows = await conn.fetch(
-        _MOVE, [o["id"] for o in orders], *([o[c] for o in orders] for c, _ in _MOVED), *entry
+    columns), each with a timeline entry of the same event and actor, written by the outbox in
+    the events' statement."""
+    return StateChange(
+        _MOVE, ([o["id"] for o in orders], *([o[c] for o in orders] for c, _ in _MOVED), *entry)
     )
-    return [dict(r) for r in rows]
 
 
 class TimelineEntry(NamedTuple):
