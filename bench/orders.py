@@ -1,7 +1,7 @@
 """Order intake over HTTP against a bare FastAPI + asyncpg floor, and the stock saga's latency.
 
     .venv/bin/python bench/orders.py [--seconds 8] [--clients 8 32 64] [--no-fsync]
-                                     [--threads 2] [--profile DIR]
+                                     [--threads 2] [--profile DIR [--native]]
 
 Starts its own embedded PostgreSQL (durable commits unless --no-fsync) and tansu broker, then
 the catalog and orders services (`ekatalog serve`) and the floor as separate uvicorn processes
@@ -20,7 +20,7 @@ orders (order.placed written -> catalog reservation -> stock.reserved -> order.s
 written, from the orders' timeline) and the CPU time the saga cost per order in the two services
 (their CPU during the level, less what the intake's requests took). Each product has ample stock.
 `--profile DIR` records py-spy samples of the orders and catalog processes during each level
-(intake and saga; collapsed stacks).
+(intake and saga; collapsed stacks); with `--native` the C frames too (asyncpg's Cython).
 """
 
 from __future__ import annotations
@@ -394,8 +394,12 @@ async def main(args: argparse.Namespace) -> None:
                     since = datetime.now(UTC)
                     cpu_before = {n: cpu_seconds(pids[n]) for n in ("orders", "catalog")}
                     with (
-                        profiling(pids["orders"], args.profile, f"orders-{clients}"),
-                        profiling(pids["catalog"], args.profile, f"catalog-{clients}"),
+                        profiling(
+                            pids["orders"], args.profile, f"orders-{clients}", native=args.native
+                        ),
+                        profiling(
+                            pids["catalog"], args.profile, f"catalog-{clients}", native=args.native
+                        ),
                     ):
                         orders = measure("orders", intake, clients, args.seconds)
                         for name, result in (("floor", base_line), ("orders", orders)):
@@ -434,6 +438,9 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
     parser.add_argument("--profile", type=Path, help="py-spy samples of orders and catalog go here")
+    parser.add_argument(
+        "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
+    )
     parser.add_argument("--floor", nargs=2, metavar=("PORT", "DSN"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.floor:

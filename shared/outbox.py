@@ -58,7 +58,7 @@ WITH {change}events AS (
     SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM events
     ORDER BY n
 )
-SELECT {wake}
+SELECT {wake}{returns}
 """
 
 
@@ -74,15 +74,23 @@ class StateChange:
 
     ctes: str
     args: tuple[Any, ...]
+    # Expressions over the CTEs that the statement returns (`Outbox.add_returning`), e.g.
+    # whether a conditional insert took place.
+    returns: str = ""
 
 
 @functools.cache
-def _add_statement(ctes: str, after: int, notify: bool) -> str:
+def _add_statement(ctes: str, after: int, notify: bool, returns: str = "") -> str:
     """The outbox statement behind `ctes`, its own parameters numbered from `after` + 1; with
     `notify` it wakes the relay (the channel is the last parameter)."""
     numbers = dict(zip("abcdef", range(after + 1, after + 7), strict=True))
     wake = f"pg_notify(${after + 7}, '')" if notify else "1"
-    return _ADD.format(change=f"{ctes},\n" if ctes else "", wake=wake, **numbers)
+    return _ADD.format(
+        change=f"{ctes},\n" if ctes else "",
+        wake=wake,
+        returns=f", {returns}" if returns else "",
+        **numbers,
+    )
 
 
 # Rows commit out of id order, so the relay never keeps a cursor: it takes the oldest rows that no
@@ -130,6 +138,13 @@ class Outbox:
     ) -> list[uuid.UUID]:
         """Log and queue `events` in the caller's transaction, with `change` in the same
         statement when given; returns the events' ids."""
+        ids, _ = await self.add_returning(conn, *events, change=change)
+        return ids
+
+    async def add_returning(
+        self, conn: Connection, *events: Event, change: StateChange | None = None
+    ) -> tuple[list[uuid.UUID], asyncpg.Record]:
+        """`add`, also returning the row of the statement: `change.returns` is in it."""
         if not conn.is_in_transaction():
             raise RuntimeError("outbox events must be written in the state change's transaction")
         now = datetime.now(UTC)
@@ -159,10 +174,12 @@ class Outbox:
         notify = clock - self._notified_at >= self.notify_interval
         if notify:
             self._notified_at = clock
-        ctes, args = ("", ()) if change is None else (change.ctes, change.args)
+        change = change or StateChange("", ())
+        statement = _add_statement(change.ctes, len(change.args), notify, change.returns)
         wake = (NOTIFY_CHANNEL,) if notify else ()
-        await conn.execute(_add_statement(ctes, len(args), notify), *args, *columns, *wake)
-        return columns[0]
+        result = await conn.fetchrow(statement, *change.args, *columns, *wake)
+        assert result is not None  # a SELECT without FROM: always one row
+        return columns[0], result
 
 
 async def outbox_backlog(conn: Connection) -> tuple[int, float]:

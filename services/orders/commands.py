@@ -320,41 +320,52 @@ async def place_order(db: Db, ctx: Context, principal: Principal, request: Place
         total = sum(line.line_total for line in lines)
         procurement_type = ProcurementType(rup["procurement_type"])
         domain.check_buyer_limit(principal.role, procurement_type, total, ctx.policy.pp_limits)
-        now = ctx.clock()
-        held, row = await store.place_within_pagu(
+        # As a stored value reads back, so that the response shows what a read would.
+        now = ctx.clock().astimezone(UTC)
+        values: Row = {
+            "id": uuid.uuid4(),
+            "version": 1,
+            "state": OrderState.PLACED.value,
+            "opd_id": rup["opd_id"],
+            "rup_code": rup["rup_code"],
+            "procurement_type": procurement_type.value,
+            "fiscal_year": rup["fiscal_year"],
+            "method": request.method.value,
+            "vendor_id": request.vendor_id,
+            "vendor": vendor,
+            "lines": lines,
+            "product_ids": [line.product_id for line in lines],
+            "total": total,
+            "live": True,
+            "delivery_address": request.delivery_address,
+            "placed_by": principal.subject,
+            "placed_by_role": principal.role.value,
+            "ppk_id": request.ppk_id,
+            "negotiation": [],
+            "sp_number": None,
+            "sp_signed_at": None,
+            "next_deadline": None,
+            "deadline_kind": None,
+            "priority_compliant": all(line.priority_compliant for line in lines),
+            "placed_at": now,
+            "updated_at": now,
+        }
+        # Built before the write, from the values written: the order, its timeline entry and
+        # the event go in one statement.
+        event = _order_event(OrderPlaced, values, Actor.of(principal), now, {})
+        parts = event.model_dump(mode="json", include={"vendor", "lines"})
+        _, written = await ctx.outbox.add_returning(
             conn,
-            {
-                "id": uuid.uuid4(),
-                "version": 1,
-                "state": OrderState.PLACED.value,
-                "opd_id": rup["opd_id"],
-                "rup_code": rup["rup_code"],
-                "procurement_type": procurement_type.value,
-                "fiscal_year": rup["fiscal_year"],
-                "method": request.method.value,
-                "vendor_id": request.vendor_id,
-                "vendor": vendor.model_dump(mode="json"),
-                "lines": [line.model_dump(mode="json") for line in lines],
-                "product_ids": [line.product_id for line in lines],
-                "total": total,
-                "live": True,
-                "delivery_address": request.delivery_address,
-                "placed_by": principal.subject,
-                "placed_by_role": principal.role.value,
-                "ppk_id": request.ppk_id,
-                "priority_compliant": all(line.priority_compliant for line in lines),
-                "placed_at": now,
-                "updated_at": now,
-            },
-            rup["pagu"],
-            OrderPlaced.type,
+            event,
+            change=store.place_within_pagu(
+                values, event.model_dump_json(include={"vendor", "lines"}), rup["pagu"], event.type
+            ),
         )
-        if row is None:
-            domain.check_pagu(rup["pagu"], held, total)  # refuses with the remaining amount
-        assert row is not None
-        # The timeline entry was written with the order.
-        await ctx.outbox.add(conn, _order_event(OrderPlaced, row, Actor.of(principal), now, {}))
-        return row
+        if not written["placed"]:
+            # Refuses with the remaining amount; the event written rolls back with it.
+            domain.check_pagu(rup["pagu"], written["held"], total)
+            raise AssertionError("the statement places what the pagu covers")
+        return {**values, **parts}
 
 
 # --------------------------------------------------------------------------- transitions
@@ -469,9 +480,10 @@ async def confirm_stock(
     negotiation or to the PPK; one cancelled or rejected meanwhile stays so (the catalog
     releases on that event), and one confirmed already (a repeated answer) is left alone.
 
-    Set-wise: one statement locks the orders, one moves them all with their timeline entries,
-    one writes their events. It runs in the stock handler's transaction without a savepoint of
-    its own: a failure rolls the handler's batch back for the consumer to retry."""
+    Set-wise: one statement locks the orders, one moves them all with their timeline entries
+    and writes their events; returns the orders as it leaves them. It runs in the stock
+    handler's transaction without a savepoint of its own: a failure rolls the handler's batch
+    back for the consumer to retry."""
     domain.check_transition(OrderState.PLACED, "confirm_stock")
     now = ctx.clock()
     moved = [
@@ -481,15 +493,17 @@ async def confirm_stock(
     ]
     if not moved:
         return []
-    rows = await store.move_orders(
-        conn,
-        moved,
-        store.TimelineEntry(OrderStockConfirmed.type, STOCK_SAGA.subject, STOCK_SAGA.role, now, {}),
-    )
     await ctx.outbox.add(
-        conn, *(_order_event(OrderStockConfirmed, row, STOCK_SAGA, now, {}) for row in moved)
+        conn,
+        *(_order_event(OrderStockConfirmed, order, STOCK_SAGA, now, {}) for order in moved),
+        change=store.move_orders(
+            moved,
+            store.TimelineEntry(
+                OrderStockConfirmed.type, STOCK_SAGA.subject, STOCK_SAGA.role, now, {}
+            ),
+        ),
     )
-    return rows
+    return moved
 
 
 def _confirmed_state(order: Row) -> OrderState:

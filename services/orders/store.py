@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from shared.db import Connection
+from shared.outbox import StateChange
 
 Row = dict[str, Any]
 
@@ -252,39 +253,45 @@ _UPDATABLE = frozenset(
 )
 
 
-_COUNT = len(_ORDER_COLUMNS)
-# The pagu check, the order and its first timeline entry in one statement. It runs after the
-# package row was locked, so its snapshot holds every order committed on the package before.
+# What placing an order writes as parameters; its vendor and lines come as the event's JSON
+# text, which PostgreSQL takes apart (no JSON encoding in this process).
+_PLACED_COLUMNS = tuple(c for c in _ORDER_COLUMNS if c not in ("vendor", "lines"))
+_COUNT = len(_PLACED_COLUMNS)
+# The pagu check, the order and its first timeline entry, as CTEs of the outbox's statement. They
+# run after the package row was locked, so their snapshot holds every order committed on the
+# package before.
 _PLACE = f"""
-WITH held AS (
+held AS (
     SELECT coalesce(sum(total), 0)::bigint AS amount FROM orders
-    WHERE live AND rup_code = ${_ORDER_COLUMNS.index("rup_code") + 1}
+    WHERE live AND rup_code = ${_PLACED_COLUMNS.index("rup_code") + 1}
 ), placed AS (
-    INSERT INTO orders ({", ".join(_ORDER_COLUMNS)})
-    SELECT {", ".join(f"${i}" for i in range(1, _COUNT + 1))} FROM held
-    WHERE ${_ORDER_COLUMNS.index("total") + 1} <= ${_COUNT + 1}::bigint - held.amount
-    RETURNING *
+    INSERT INTO orders ({", ".join(_PLACED_COLUMNS)}, vendor, lines)
+    SELECT {", ".join(f"${i}" for i in range(1, _COUNT + 1))}, e.doc -> 'vendor', e.doc -> 'lines'
+    FROM held, (SELECT ${_COUNT + 3}::text::jsonb AS doc) AS e
+    WHERE ${_PLACED_COLUMNS.index("total") + 1} <= ${_COUNT + 1}::bigint - held.amount
+    RETURNING id, version, state, placed_by, placed_by_role, placed_at
 ), entry AS (
     INSERT INTO order_timeline
         (order_id, version, event_type, state, actor, actor_role, at, details)
     SELECT id, version, ${_COUNT + 2}, state, placed_by, placed_by_role, placed_at, '{{}}'::jsonb
     FROM placed
-)
-SELECT held.amount AS held, placed.* FROM held LEFT JOIN placed ON true
-"""
+)"""
+_PLACE_RETURNS = "(SELECT amount FROM held) AS held, EXISTS (SELECT FROM placed) AS placed"
 
 
-async def place_within_pagu(
-    conn: Connection, values: Mapping[str, Any], pagu: int, event_type: str
-) -> tuple[int, Row | None]:
-    """Inserts the order with its timeline entry (the placer acting, no details) if the
-    package's remaining pagu covers its total. Returns what live orders held before, and the
-    order (None when refused)."""
-    record = await conn.fetchrow(_PLACE, *(values[c] for c in _ORDER_COLUMNS), pagu, event_type)
-    assert record is not None
-    row = dict(record)
-    held = row.pop("held")
-    return held, row if row["id"] is not None else None
+def place_within_pagu(
+    values: Mapping[str, Any], parts: str, pagu: int, event_type: str
+) -> StateChange:
+    """The order with its timeline entry (the placer acting, no details), inserted if the
+    package's remaining pagu covers its total, written by the outbox in its event's statement.
+    `parts` is a JSON object holding the order's `vendor` and `lines`. The statement returns
+    what live orders held before (`held`) and whether the order was inserted (`placed`): when it
+    was not, the caller rolls the events back."""
+    return StateChange(
+        _PLACE,
+        (*(values[c] for c in _PLACED_COLUMNS), pagu, event_type, parts),
+        returns=_PLACE_RETURNS,
+    )
 
 
 async def lock_order(conn: Connection, order_id: uuid.UUID) -> Row | None:
@@ -332,18 +339,16 @@ _MOVED = (
 _N = len(_MOVED) + 1
 _MOVED_ARRAYS = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_MOVED, 2))
 _MOVE = f"""
-WITH moved AS (
+moved AS (
     SELECT * FROM unnest($1::uuid[], {_MOVED_ARRAYS}) AS m(id, {", ".join(c for c, _ in _MOVED)})
 ), updated AS (
     UPDATE orders o SET {", ".join(f"{c} = m.{c}" for c, _ in _MOVED)}
-    FROM moved m WHERE o.id = m.id RETURNING o.*
+    FROM moved m WHERE o.id = m.id RETURNING o.id, o.version, o.state
 ), entry AS (
     INSERT INTO order_timeline
         (order_id, version, event_type, state, actor, actor_role, at, details)
     SELECT id, version, ${_N + 1}, state, ${_N + 2}, ${_N + 3}, ${_N + 4}, ${_N + 5} FROM updated
-)
-SELECT * FROM updated ORDER BY id
-"""
+)"""
 
 
 async def lock_orders(conn: Connection, order_ids: Sequence[uuid.UUID]) -> list[Row]:
@@ -354,15 +359,13 @@ async def lock_orders(conn: Connection, order_ids: Sequence[uuid.UUID]) -> list[
     return [dict(r) for r in rows]
 
 
-async def move_orders(
-    conn: Connection, orders: Sequence[Mapping[str, Any]], entry: TimelineEntry
-) -> list[Row]:
+def move_orders(orders: Sequence[Mapping[str, Any]], entry: TimelineEntry) -> StateChange:
     """Set the columns every transition sets on several orders (each mapping: `id` and those
-    columns), each with a timeline entry of the same event and actor, in one statement."""
-    rows = await conn.fetch(
-        _MOVE, [o["id"] for o in orders], *([o[c] for o in orders] for c, _ in _MOVED), *entry
+    columns), each with a timeline entry of the same event and actor, written by the outbox in
+    the events' statement."""
+    return StateChange(
+        _MOVE, ([o["id"] for o in orders], *([o[c] for o in orders] for c, _ in _MOVED), *entry)
     )
-    return [dict(r) for r in rows]
 
 
 class TimelineEntry(NamedTuple):

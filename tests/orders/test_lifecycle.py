@@ -22,6 +22,17 @@ async def test_a_direct_purchase_walks_every_step(platform: Platform) -> None:
     rup = await platform.rup(buyers)
     placed = await platform.place(buyers, rup, seller, [(product["id"], 2)])
     assert placed["state"] == "placed" and placed["total"] == 2 * product["price"]
+    # The answer is built from the values written, not read back: a read agrees with it, and
+    # the event carries the same vendor and lines (the saga may have moved the order on).
+    moving = {"state", "version", "updated_at", "next_deadline", "deadline_kind", "timeline"}
+    stored = await platform.order(placed["id"], buyers.pp)
+    assert {k: v for k, v in stored.items() if k not in moving} == {
+        k: v for k, v in placed.items() if k not in moving
+    }
+    event = (await order_events(platform, placed["id"], 1))[0]
+    assert event["type"] == "ekatalog.order.placed.v1" and event["version"] == 1
+    assert (event["vendor"], event["lines"]) == (placed["vendor"], placed["lines"])
+    assert event["occurred_at"] == placed["placed_at"] == stored["placed_at"]
 
     order = await platform.reaches(placed["id"], "awaiting_approval")
     assert order["deadline_kind"] == "ppk_approval" and order["next_deadline"]

@@ -155,6 +155,14 @@ async def test_concurrent_orders_never_overspend_the_pagu(platform: Platform) ->
     assert refusal["rule"] == "pagu_exceeded" and refusal["remaining"] == 0
     rup_view = (await platform.client.get(f"/rup/{rup}", headers=buyers.pp)).json()
     assert rup_view["committed"] == rup_view["pagu"] and rup_view["remaining"] == 0
+    # A refused order's event, written in the same statement, rolled back with it.
+    logged = await platform.pool.fetchval(
+        "SELECT count(*) FROM event_log WHERE event_type = $1"
+        " AND convert_from(payload, 'UTF8')::jsonb ->> 'rup_code' = $2",
+        OrderPlaced.type,
+        rup,
+    )
+    assert logged == 5
 
 
 async def test_a_batch_of_stock_answers_moves_each_placed_order_once(platform: Platform) -> None:
