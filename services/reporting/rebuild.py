@@ -415,6 +415,8 @@ async def _store(
             if key in missing:
                 missing.discard(key)  # the first delivery of a change is the one kept
                 changes.append(order_change(order))
+        # Workers adding the same change wait for each other, never in a cycle: keys in order.
+        changes.sort(key=ORDER_CHANGE.key_of)
         await store.apply(conn, {ORDER_CHANGE: changes})
 
 
