@@ -2,11 +2,14 @@
 event-to-API freshness at 200 orders/s.
 
     .venv/bin/python bench/reporting.py [--events 200000] [--orders 1000000] [--rate 200]
+                                        [--runs 30] [--workers N]
 
 Starts its own embedded PostgreSQL (durable commits) and tansu broker, then, in one run:
   raw consume   aiokafka, outside any group, every record of the five topics the rebuild reads
-  rebuild       `ekatalog rebuild reporting` on the same records: parse, one transaction and one
-                upsert per table per batch of 2,000, swap; the live projection holds them all
+  rebuild       `ekatalog rebuild reporting` on the same records, staged by --workers processes
+                (default one per CPU): parse, COPY per batch of 2,000, build, swap; the live
+                projection holds them all. CPU per event: this process and its exited workers,
+                and PostgreSQL's
   KPI API       GET /kpis and breakdowns through the service (in-process HTTP) with --orders
                 orders of one fiscal year in the projection: p50 / p95 over the runs
   freshness     an order with an issued SP published every 1/--rate s to the running service

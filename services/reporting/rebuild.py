@@ -161,9 +161,11 @@ async def _stage_share(
     report: Callable[[int, int], None],
 ) -> dict[TopicPartition, int]:
     """Stage every event of these partitions until they go quiet; the position reached in each."""
+    started = time.monotonic()
     conn = await asyncpg.connect(database_url)
     consumer = _consumer(bootstrap_servers)
     storing: asyncio.Task[None] | None = None
+    read = 0
     try:
         await consumer.start()
         consumer.assign(share)
@@ -173,9 +175,17 @@ async def _stage_share(
             if not records:
                 break
             storing, unreadable = await _next_batch(conn, records, storing, staging=True)
+            read += len(records)
             report(len(records), unreadable)
         if storing is not None:
             await storing
+        log.info(
+            "partitions staged",
+            partitions=len(share),
+            events=read,
+            seconds=round(time.monotonic() - started, 2),
+            cpu_seconds=round(time.process_time(), 2),
+        )
         return {tp: await consumer.position(tp) for tp in share}
     finally:
         await _stop_storing(storing)
