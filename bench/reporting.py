@@ -7,7 +7,7 @@ event-to-API freshness at 200 orders/s.
 Starts its own embedded PostgreSQL (durable commits) and tansu broker, then, in one run:
   raw consume   aiokafka, outside any group, every record of the five topics the rebuild reads
   rebuild       `ekatalog rebuild reporting` on the same records, staged by --workers processes
-                (default one per CPU): parse, COPY per batch of 2,000, build, swap; the live
+                (default one per CPU but one): parse, COPY per batch of 2,000, build, swap; the live
                 projection holds them all. CPU per event: this process and its exited workers,
                 and PostgreSQL's
   KPI API       GET /kpis and breakdowns through the service (in-process HTTP) with --orders
@@ -477,6 +477,6 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--workers", type=int, help="the rebuild's workers (default: one per CPU)")
+    parser.add_argument("--workers", type=int, help="the rebuild's workers (default: CPUs - 1)")
     args = parser.parse_args()
     asyncio.run(main(args.events, args.orders, args.rate, args.runs, args.workers))

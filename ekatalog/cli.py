@@ -726,7 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="processes that read and stage the topics' partitions in parallel (default: one"
-        " per CPU, at most one per partition; 1 reads everything in the rebuild's process)",
+        " per CPU but one, at most one per partition; 1 reads everything in the rebuild's"
+        " process)",
     )
     rebuild.set_defaults(func=cmd_rebuild)
 

@@ -121,6 +121,8 @@ def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
 async def _partitions(consumer: AIOKafkaConsumer, names: Sequence[str]) -> list[TopicPartition]:
     """The partitions of these topics (a topic not created yet has no events to replay), ordered
     so that dealing them out in turn gives each worker a part of every topic."""
+    # The consumer's public `partitions_for_topic` only knows topics it subscribed to or was
+    # assigned; the partitions are what is to be assigned, so ask the cluster itself.
     cluster = await consumer._client.fetch_all_metadata()
     found = [
         TopicPartition(topic, partition)
@@ -316,8 +318,9 @@ async def rebuild(
     workers: int | None = None,
 ) -> RebuildResult:
     """Replay every event into fresh tables and swap them in; see the module docstring.
-    `workers` processes (by default one per CPU, at most one per partition) stage the events
-    first; with one, the rebuild reads everything itself."""
+    `workers` processes (at most one per partition) stage the events first; with one, the
+    rebuild reads everything itself. By default one per CPU but one: PostgreSQL and the broker
+    take their share of a small machine (on two cores, two workers tied with one)."""
     started = time.monotonic()
     conn = await asyncpg.connect(settings.database_url)
     consumer = _consumer(settings.kafka_bootstrap_servers)
@@ -336,7 +339,7 @@ async def rebuild(
             await consumer.start()
             expected = await store.inbox_size(conn, SERVICE)
             partitions = await _partitions(consumer, topics(settings.topic_prefix))
-            count = min(workers or os.cpu_count() or 1, len(partitions))
+            count = min(workers or (os.cpu_count() or 2) - 1 or 1, len(partitions))
             positions: dict[TopicPartition, int] = {}
             if count > 1:
 

@@ -71,6 +71,7 @@ async def test_rebuild_equals_live_while_live_keeps_serving(
             reporting.settings,
             progress=lambda done, total: progress.append((done, total)),
             batch_size=7,
+            workers=2,
         )
     finally:
         reader.cancel()
@@ -164,7 +165,7 @@ async def test_an_interrupted_rebuild_leaves_the_live_projection_and_the_next_on
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        await rebuild(reporting.settings, progress=die, batch_size=7)
+        await rebuild(reporting.settings, progress=die, batch_size=7, workers=2)
     assert "rebuild_staged_orders" in await rebuild_tables(reporting)
     assert await figures(reporting) == before
     assert (await whole_feed(reporting))[0] == feed_before
