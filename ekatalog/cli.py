@@ -557,7 +557,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     settings = _load_settings(args.service)
     bar = ProgressBar(sys.stderr)
     try:
-        result = asyncio.run(rebuild(settings, progress=bar, idle_seconds=args.idle_seconds))
+        result = asyncio.run(
+            rebuild(settings, progress=bar, idle_seconds=args.idle_seconds, workers=args.workers)
+        )
     except RebuildFailed as exc:
         raise SystemExit(f"ekatalog rebuild {args.service}: {exc}") from None
     finally:
@@ -718,6 +720,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="give up when the topics stay quiet this long before the rebuild caught up",
+    )
+    rebuild.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that read and stage the topics' partitions in parallel (default: one"
+        " per CPU but one, at most one per partition; 1 reads everything in the rebuild's"
+        " process)",
     )
     rebuild.set_defaults(func=cmd_rebuild)
 

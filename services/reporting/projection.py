@@ -38,9 +38,10 @@ class Keep(StrEnum):
     FIRST = "first"  # one row per event: a repeated delivery changes nothing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
-    """A projection table: its key, its columns, and which row wins for one key."""
+    """A projection table: its key, its columns, and which row wins for one key. Each table is
+    one object, compared and hashed by identity: rows are grouped by table per event."""
 
     name: str
     key: tuple[str, ...]

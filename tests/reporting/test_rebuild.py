@@ -5,6 +5,9 @@ its positions, and the live consumer goes on writing into the swapped-in tables.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 import uuid
 from typing import Any
 
@@ -68,6 +71,7 @@ async def test_rebuild_equals_live_while_live_keeps_serving(
             reporting.settings,
             progress=lambda done, total: progress.append((done, total)),
             batch_size=7,
+            workers=2,
         )
     finally:
         reader.cancel()
@@ -161,11 +165,45 @@ async def test_an_interrupted_rebuild_leaves_the_live_projection_and_the_next_on
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        await rebuild(reporting.settings, progress=die, batch_size=7)
+        await rebuild(reporting.settings, progress=die, batch_size=7, workers=2)
     assert "rebuild_staged_orders" in await rebuild_tables(reporting)
     assert await figures(reporting) == before
     assert (await whole_feed(reporting))[0] == feed_before
     await rebuild(reporting.settings, batch_size=7)
+    assert await rebuild_tables(reporting) == []
+    assert await figures(reporting) == before
+    assert (await whole_feed(reporting))[0] == feed_before
+
+
+async def test_a_worker_killed_mid_rebuild_fails_it_and_the_live_projection_stays(
+    reporting: Reporting, city: City
+) -> None:
+    """kill -9 of one of the processes staging the events: the rebuild stops its other workers,
+    says a worker failed and swaps nothing in; the next rebuild (read in one process) works."""
+    before = await figures(reporting)
+    feed_before, _ = await whole_feed(reporting)
+    killed: list[int] = []
+
+    def kill_a_worker(done: int, total: int) -> None:
+        if killed:
+            return
+        workers = [p for p in multiprocessing.active_children() if p.name == "rebuild-worker-0"]
+        assert workers, "the rebuild staged without worker processes"
+        assert workers[0].pid is not None
+        os.kill(workers[0].pid, signal.SIGKILL)
+        killed.append(workers[0].pid)
+
+    # Each worker waits `poll_ms` for more records before it stops: still alive when killed.
+    with pytest.raises(RebuildFailed, match="a rebuild worker failed"):
+        await rebuild(
+            reporting.settings, progress=kill_a_worker, batch_size=7, workers=2, poll_ms=2000
+        )
+    assert killed
+    assert [p for p in multiprocessing.active_children() if p.name.startswith("rebuild-")] == []
+    assert await figures(reporting) == before
+    assert (await whole_feed(reporting))[0] == feed_before
+    result = await rebuild(reporting.settings, batch_size=7, workers=1)
+    assert result.events >= len(city.all_events)
     assert await rebuild_tables(reporting) == []
     assert await figures(reporting) == before
     assert (await whole_feed(reporting))[0] == feed_before
