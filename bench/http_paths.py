@@ -42,7 +42,7 @@ from typing import Any
 import asyncpg
 import httpx
 from fastapi import FastAPI, Request
-from loadgen import Load, Result, profiling, run_wrk, say, serve
+from loadgen import Load, Result, profiling, run_wrk, say, serve, wait_ready
 
 from ekatalog.cli import SERVICES
 from shared.auth import Role, mint_token
@@ -173,21 +173,6 @@ def spawn_floor(dsn: str, log: Path) -> Process:
         stderr=subprocess.STDOUT,
     )
     return Process("floor", f"http://127.0.0.1:{port}", process)
-
-
-async def wait_healthy(process: Process, path: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while time.monotonic() < deadline:
-            if process.process.poll() is not None:
-                raise SystemExit(f"{process.name} exited with {process.process.returncode}")
-            try:
-                if (await http.get(process.url + path)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{process.name} did not become ready within {timeout}s")
 
 
 # ------------------------------------------------------------------------------ seeding
@@ -362,9 +347,9 @@ async def bench(args: argparse.Namespace) -> None:
             floor = spawn_floor(dsns["floor"], log)
             processes = [vendors, catalog, floor]
             for process in processes:
-                await wait_healthy(process, "/openapi.json")
+                await wait_ready(process.url + "/openapi.json", process=process.process)
             for process in (vendors, catalog):
-                await wait_healthy(process, "/readyz")
+                await wait_ready(process.url + "/readyz", process=process.process)
             say(
                 f"wrk: {args.threads} threads, {args.connections} connections, "
                 f"{args.duration} s per path; processes: "

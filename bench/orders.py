@@ -46,7 +46,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
-from loadgen import Load, Result, cpu_seconds, profiling, run_wrk, say, serve
+from loadgen import Load, Result, cpu_seconds, profiling, run_wrk, say, serve, wait_ready
 
 from shared.auth import Role, mint_token
 from shared.contracts.vendors import VendorVerified
@@ -107,19 +107,6 @@ def spawn(command: list[str], env: dict[str, str] | None = None) -> subprocess.P
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-async def wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{url} did not become ready")
 
 
 def bearer(role: Role, **claims: str) -> str:

@@ -10,16 +10,19 @@ process before and after (it depends less on what else the machine runs than thr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 from fastapi import FastAPI
 
@@ -41,6 +44,24 @@ def serve(app: FastAPI, port: int) -> None:
 
 def say(message: str) -> None:
     print(message, flush=True)
+
+
+async def wait_ready(
+    url: str, timeout: float = 90, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll `url` until it answers 200; give up early when the `process` serving it exits."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise SystemExit(f"{url}: the server exited with {process.returncode}")
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"{url} did not become ready within {timeout} s")
 
 
 @dataclass
