@@ -49,6 +49,7 @@ WITH {change}events AS (
     SELECT * FROM unnest(${a}::uuid[], ${b}::text[], ${c}::text[], ${d}::text[], ${e}::bytea[],
                          ${f}::text[])
         WITH ORDINALITY AS e(event_id, topic, event_type, aggregate_id, payload, headers, n)
+    {guard}
 ), logged AS (
     INSERT INTO event_log (event_id, topic, event_type, aggregate_id, payload, headers)
     SELECT event_id, topic, event_type, aggregate_id, payload, headers::jsonb FROM events
@@ -77,16 +78,21 @@ class StateChange:
     # Expressions over the CTEs that the statement returns (`Outbox.add_returning`), e.g.
     # whether a conditional insert took place.
     returns: str = ""
+    # The name of a CTE: the events are written only if it returned a row. A conditional change
+    # (an insert within the pagu, an update of the version read) then writes its events with it
+    # or nothing at all, in one statement that needs no transaction around it.
+    guard: str = ""
 
 
 @functools.cache
-def _add_statement(ctes: str, after: int, notify: bool, returns: str = "") -> str:
+def _add_statement(ctes: str, after: int, notify: bool, returns: str = "", guard: str = "") -> str:
     """The outbox statement behind `ctes`, its own parameters numbered from `after` + 1; with
     `notify` it wakes the relay (the channel is the last parameter)."""
     numbers = dict(zip("abcdef", range(after + 1, after + 7), strict=True))
     wake = f"pg_notify(${after + 7}, '')" if notify else "1"
     return _ADD.format(
         change=f"{ctes},\n" if ctes else "",
+        guard=f"WHERE EXISTS (SELECT FROM {guard})" if guard else "",
         wake=wake,
         returns=f", {returns}" if returns else "",
         **numbers,
@@ -144,8 +150,10 @@ class Outbox:
     async def add_returning(
         self, conn: Connection, *events: Event, change: StateChange | None = None
     ) -> tuple[list[uuid.UUID], asyncpg.Record]:
-        """`add`, also returning the row of the statement: `change.returns` is in it."""
-        if not conn.is_in_transaction():
+        """`add`, also returning the row of the statement: `change.returns` is in it.
+
+        Outside a transaction only with `change`: the one statement is then the transaction."""
+        if change is None and not conn.is_in_transaction():
             raise RuntimeError("outbox events must be written in the state change's transaction")
         now = datetime.now(UTC)
         correlation_id = current_correlation_id()
@@ -175,7 +183,9 @@ class Outbox:
         if notify:
             self._notified_at = clock
         change = change or StateChange("", ())
-        statement = _add_statement(change.ctes, len(change.args), notify, change.returns)
+        statement = _add_statement(
+            change.ctes, len(change.args), notify, change.returns, change.guard
+        )
         wake = (NOTIFY_CHANNEL,) if notify else ()
         result = await conn.fetchrow(statement, *change.args, *columns, *wake)
         assert result is not None  # a SELECT without FROM: always one row

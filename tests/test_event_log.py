@@ -101,6 +101,41 @@ async def test_a_state_change_rides_in_the_events_statement_and_fails_with_them(
         await pool.close()
 
 
+async def test_a_guarded_change_writes_its_events_only_when_it_took_place(database: str) -> None:
+    """`StateChange.guard`: a conditional update of the version read, in one statement outside
+    any transaction, writes its events with it, or nothing when another write came first."""
+    pool = await prepare(database)
+    outbox = Outbox("/test")
+    await pool.execute(
+        "INSERT INTO counter_projection (counter_id, last_seq, applied, out_of_order)"
+        " VALUES ('counter-000', 1, 1, 0)"
+    )
+
+    def after(seq: int) -> StateChange:
+        return StateChange(
+            "saved AS (UPDATE counter_projection SET last_seq = $2"
+            " WHERE counter_id = $1 AND last_seq = $2 - 1 RETURNING last_seq)",
+            ("counter-000", seq),
+            returns="EXISTS (SELECT FROM saved) AS saved",
+            guard="saved",
+        )
+
+    try:
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            _, took = await outbox.add_returning(conn, *counters(1, 2, 2), change=after(2))
+            _, stale = await outbox.add_returning(conn, *counters(1, 2, 2), change=after(2))
+            with pytest.raises(RuntimeError, match="transaction"):
+                await outbox.add(conn, *counters(1, 3, 3))
+        assert took["saved"] and not stale["saved"]
+        assert await pool.fetchval("SELECT last_seq FROM counter_projection") == 2
+        logged = await pool.fetch("SELECT payload FROM event_log ORDER BY position")
+        assert [CounterIncremented.model_validate_json(r["payload"]).seq for r in logged] == [2]
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+    finally:
+        await pool.close()
+
+
 async def test_a_replay_publishes_the_log_again_and_consumers_change_nothing(
     infra: Infra, database: str, topic_prefix: str
 ) -> None:
