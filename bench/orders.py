@@ -1,7 +1,7 @@
 """Order intake over HTTP against a bare FastAPI + asyncpg floor, and the stock saga's latency.
 
     .venv/bin/python bench/orders.py [--seconds 8] [--clients 8 32 64] [--no-fsync]
-                                     [--threads 2] [--profile DIR [--native]]
+                                     [--threads 2] [--profile DIR [--native]] [--statements]
 
 Starts its own embedded PostgreSQL (durable commits unless --no-fsync) and tansu broker, then
 the catalog and orders services (`ekatalog serve`) and the floor as separate uvicorn processes
@@ -13,8 +13,9 @@ measures, per number of concurrent HTTP connections:
 The load comes from wrk (a C process of its own, so the client does not compete with the servers
 for a Python interpreter; see bench/loadgen): every request picks one of 2,048 bodies (64 RUP
 packages x 16 products x 2 PPKs, each PPK with its own token) and numbers its delivery address.
-It prints requests/s, p50 and p99 latency, the server's CPU time per request and the ratio
-orders/floor. After each level it waits until no order waits for its stock (so the next floor
+It prints requests/s, p50 and p99 latency, the server's CPU time per request, PostgreSQL's
+(all its processes; for orders this includes the saga's statements during the measure) and the
+ratio orders/floor. After each level it waits until no order waits for its stock (so the next floor
 measure runs without a saga backlog) and prints the stock saga's completion time for that level's
 orders (order.placed written -> catalog reservation -> stock.reserved -> order.stock_confirmed
 written, from the orders' timeline) and the CPU time the saga cost per order in the two services
@@ -46,7 +47,17 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
-from loadgen import Load, Result, cpu_seconds, profiling, run_wrk, say, serve, wait_ready
+from loadgen import (
+    Load,
+    Result,
+    cpu_seconds,
+    profiling,
+    run_wrk,
+    say,
+    serve,
+    tree_cpu_seconds,
+    wait_ready,
+)
 
 from shared.auth import Role, mint_token
 from shared.contracts.vendors import VendorVerified
@@ -273,6 +284,22 @@ async def saga_seconds(conn: asyncpg.Connection, since: datetime) -> list[float]
     return [float(r["seconds"]) for r in rows]
 
 
+async def print_statements(conn: asyncpg.Connection, orders: int) -> None:
+    """PostgreSQL's execution time per order by statement, all databases, since the level
+    began (the floor's included): where the database's share goes."""
+    rows = await conn.fetch(
+        """SELECT d.datname, s.calls, s.total_exec_time, s.rows,
+                  left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) AS query
+           FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+           ORDER BY s.total_exec_time DESC LIMIT 25"""
+    )
+    say("  database | calls | exec ms per order | statement")
+    for r in rows:
+        say(
+            f"  {r['datname']} | {r['calls']} | {r['total_exec_time'] / orders:.3f} | {r['query']}"
+        )
+
+
 def milliseconds(latencies: list[float]) -> str:
     """p50 / p99 in milliseconds."""
     return f"{percentile(latencies, 0.5) * 1000:.1f} / {percentile(latencies, 0.99) * 1000:.1f}"
@@ -283,7 +310,8 @@ async def main(args: argparse.Namespace) -> None:
         work = Path(tmp)
         postgres = EmbeddedPostgres(work / "pg", free_port())
         broker = Tansu(free_port())
-        postgres.start(durable=not args.no_fsync)
+        statements = ("shared_preload_libraries=pg_stat_statements",) if args.statements else ()
+        postgres.start(durable=not args.no_fsync, settings=statements)
         broker.start()
         processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
@@ -349,8 +377,13 @@ async def main(args: argparse.Namespace) -> None:
             intake = Load("orders", "POST", [("/orders", auth, body) for auth, body in targets])
             pids = {name: process.pid for name, process in processes.items()}
 
+            assert postgres.process is not None
+            database_pid = postgres.process.pid
+            database_ms: dict[str, float] = {}
+
             def measure(name: str, load: Load, clients: int, seconds: float) -> Result:
-                return run_wrk(
+                before = tree_cpu_seconds(database_pid)
+                result = run_wrk(
                     base[name],
                     pids[name],
                     load,
@@ -359,6 +392,9 @@ async def main(args: argparse.Namespace) -> None:
                     connections=clients,
                     threads=args.threads,
                 )
+                spent = tree_cpu_seconds(database_pid) - before
+                database_ms[name] = 1000 * spent / max(1, result.requests)
+                return result
 
             say(
                 f"wrk: {args.threads} threads, {args.seconds:.0f} s per measure after a 2 s"
@@ -373,10 +409,16 @@ async def main(args: argparse.Namespace) -> None:
                 say(
                     "| clients | floor req/s | floor p50 / p99 ms | floor CPU ms/req "
                     "| orders req/s | orders p50 / p99 ms | orders API CPU ms/req | ratio "
-                    "| saga p50 / p99 ms | saga within 1 s | saga CPU ms/order orders + catalog |"
+                    "| saga p50 / p99 ms | saga within 1 s | saga CPU ms/order orders + catalog "
+                    "| PostgreSQL CPU ms/req floor / orders |"
                 )
-                say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
                 for clients in args.clients:
+                    if args.statements:
+                        await conn.execute(
+                            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"
+                            " SELECT pg_stat_statements_reset()"
+                        )
                     base_line = measure("floor", floor, clients, args.seconds)
                     since = datetime.now(UTC)
                     cpu_before = {n: cpu_seconds(pids[n]) for n in ("orders", "catalog")}
@@ -407,8 +449,11 @@ async def main(args: argparse.Namespace) -> None:
                         f"| {base_line.cpu_ms:.2f} | {orders.requests_per_second:,.0f} "
                         f"| {orders.p50_ms:.1f} / {orders.p99_ms:.1f} | {orders.cpu_ms:.2f} "
                         f"| {orders.requests_per_second / base_line.requests_per_second:.2f} "
-                        f"| {milliseconds(saga)} | {within:.1%} | {saga_cpu:.2f} |"
+                        f"| {milliseconds(saga)} | {within:.1%} | {saga_cpu:.2f} "
+                        f"| {database_ms['floor']:.2f} / {database_ms['orders']:.2f} |"
                     )
+                    if args.statements:
+                        await print_statements(conn, max(1, len(saga)))
             finally:
                 await conn.close()
         finally:
@@ -424,6 +469,11 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="print PostgreSQL's time per statement for each level (pg_stat_statements)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy samples of orders and catalog go here")
     parser.add_argument(
         "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"

@@ -73,6 +73,17 @@ async def unit_of_work(db: asyncpg.Pool | Connection) -> AsyncIterator[Connectio
             yield db
 
 
+@asynccontextmanager
+async def connection(db: asyncpg.Pool | Connection) -> AsyncIterator[Connection]:
+    """A connection without a transaction of its own, for a use case whose writes are single
+    statements (`shared.outbox.StateChange` with a guard): lent by the pool, or the caller's."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Pool connections carry no session state (no SET, LISTEN or session advisory lock: those
     use their own connections), so the default reset query on every release is a round trip for

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from shared.logging import get_logger
@@ -159,7 +160,10 @@ class EmbeddedPostgres:
             f"a PostgreSQL server (pid {pid}) already uses {self.data_dir}; stop it first"
         )
 
-    def start(self, *, durable: bool = True, timeout: float = 300) -> None:
+    def start(
+        self, *, durable: bool = True, timeout: float = 300, settings: Sequence[str] = ()
+    ) -> None:
+        """Start the server; `settings` are further `name=value` server settings."""
         self.init()
         self._clear_stale_pid_file()
         options = [
@@ -179,6 +183,8 @@ class EmbeddedPostgres:
                 "-c",
                 "full_page_writes=off",
             ]
+        for setting in settings:
+            options += ["-c", setting]
         self.process = subprocess.Popen(
             [
                 str(self.bin / "postgres"),

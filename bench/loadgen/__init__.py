@@ -136,6 +136,20 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of process `pid` and its living children: PostgreSQL's postmaster and its
+    backends (pooled connections live through a measure)."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in (parent, *parent.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def run_wrk(
     url: str,
     pid: int,

@@ -146,7 +146,7 @@ async def register_rup(request: Request, body: RupIn, principal: RupRegistrar) -
         request.app.state.pool, _ctx(request), principal, [RupRow(None, values)]
     )
     async with request.app.state.pool.acquire() as conn:
-        return await commands.rup_with_remaining(conn, body.rup_code)
+        return await commands.get_rup(conn, body.rup_code)
 
 
 @router.post(
@@ -178,22 +178,13 @@ async def list_rup(
     scope = _opd_scope(principal, opd_id)
     async with request.app.state.pool.acquire() as conn:
         rows = await store.list_rups(conn, scope, after, limit)
-        held = await store.committed(conn, [r["rup_code"] for r in rows])
-    items = [
-        {
-            **r,
-            "committed": held.get(r["rup_code"], 0),
-            "remaining": r["pagu"] - held.get(r["rup_code"], 0),
-        }
-        for r in rows
-    ]
-    return {"items": items, "next_after": rows[-1]["rup_code"] if len(rows) == limit else None}
+    return {"items": rows, "next_after": rows[-1]["rup_code"] if len(rows) == limit else None}
 
 
 @router.get("/rup/{rup_code}", response_model=RupOut, tags=["rup"])
 async def get_rup(request: Request, rup_code: RupCode, principal: RupReader) -> dict[str, Any]:
     async with request.app.state.pool.acquire() as conn:
-        row = await commands.rup_with_remaining(conn, rup_code)
+        row = await commands.get_rup(conn, rup_code)
     _opd_scope(principal, row["opd_id"])
     return row
 

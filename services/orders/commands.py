@@ -46,7 +46,7 @@ from shared.contracts.orders import (
     RupRegistered,
     RupUpdated,
 )
-from shared.db import Connection, unit_of_work
+from shared.db import Connection, connection, unit_of_work
 from shared.outbox import Outbox
 
 Db = asyncpg.Pool | Connection
@@ -112,7 +112,6 @@ async def register_rups(
     async with unit_of_work(db) as conn:
         codes = [p.values["rup_code"] for p in packages]
         existing = await store.lock_rups(conn, codes)
-        held = await store.committed(conn, codes)
         events = []
         for package in packages:
             code = package.values["rup_code"]
@@ -124,7 +123,7 @@ async def register_rups(
                 outcome["created"].append(code)
                 continue
             changed = [f for f in store.RUP_FIELDS if current[f] != values[f]]
-            problem = _rup_change_problem(current, values, held.get(code, 0))
+            problem = _rup_change_problem(current, values, current["committed"])
             if problem is not None:
                 errors.append(_row_error(package, problem["field"], problem["reason"]))
             elif not changed:
@@ -183,12 +182,11 @@ def _rup_event(
     )
 
 
-async def rup_with_remaining(conn: Connection, code: str) -> Row:
+async def get_rup(conn: Connection, code: str) -> Row:
     row = await store.get_rup(conn, code)
     if row is None:
         raise NotFound(f"RUP package {code} does not exist")
-    held = (await store.committed(conn, [code])).get(code, 0)
-    return {**row, "committed": held, "remaining": row["pagu"] - held}
+    return row
 
 
 # --------------------------------------------------------------------------- placing an order
@@ -304,68 +302,90 @@ def _vendor_snapshot(vendor_id: uuid.UUID, vendor: Row | None) -> OrderVendor:
     )
 
 
+# Placing an order reads without locks and writes in one statement only if its package is still
+# as read (`store.place_within_pagu`); one that lost that race is built again from the new state.
+PLACE_ATTEMPTS = 5
+
+
 async def place_order(db: Db, ctx: Context, principal: Principal, request: PlaceOrder) -> Row:
     _check_repeated(request.lines)
-    async with unit_of_work(db) as conn:
-        # The package row is the lock that keeps concurrent orders from overspending it.
-        inputs = await store.order_inputs(
-            conn, request.rup_code, request.vendor_id, [r.product_id for r in request.lines]
-        )
-        rup = inputs.rup
-        if rup is None:
-            raise Refused("rup_unknown", f"RUP package {request.rup_code} is not registered")
-        domain.ensure_buyer(principal, rup["opd_id"])
-        vendor = _vendor_snapshot(request.vendor_id, inputs.vendor)
-        lines = _order_lines(request.vendor_id, request.lines, inputs)
-        total = sum(line.line_total for line in lines)
-        procurement_type = ProcurementType(rup["procurement_type"])
-        domain.check_buyer_limit(principal.role, procurement_type, total, ctx.policy.pp_limits)
-        # As a stored value reads back, so that the response shows what a read would.
-        now = ctx.clock().astimezone(UTC)
-        values: Row = {
-            "id": uuid.uuid4(),
-            "version": 1,
-            "state": OrderState.PLACED.value,
-            "opd_id": rup["opd_id"],
-            "rup_code": rup["rup_code"],
-            "procurement_type": procurement_type.value,
-            "fiscal_year": rup["fiscal_year"],
-            "method": request.method.value,
-            "vendor_id": request.vendor_id,
-            "vendor": vendor,
-            "lines": lines,
-            "product_ids": [line.product_id for line in lines],
-            "total": total,
-            "live": True,
-            "delivery_address": request.delivery_address,
-            "placed_by": principal.subject,
-            "placed_by_role": principal.role.value,
-            "ppk_id": request.ppk_id,
-            "negotiation": [],
-            "sp_number": None,
-            "sp_signed_at": None,
-            "next_deadline": None,
-            "deadline_kind": None,
-            "priority_compliant": all(line.priority_compliant for line in lines),
-            "placed_at": now,
-            "updated_at": now,
-        }
-        # Built before the write, from the values written: the order, its timeline entry and
-        # the event go in one statement.
-        event = _order_event(OrderPlaced, values, Actor.of(principal), now, {})
-        parts = event.model_dump(mode="json", include={"vendor", "lines"})
-        _, written = await ctx.outbox.add_returning(
-            conn,
-            event,
-            change=store.place_within_pagu(
-                values, event.model_dump_json(include={"vendor", "lines"}), rup["pagu"], event.type
-            ),
-        )
-        if not written["placed"]:
-            # Refuses with the remaining amount; the event written rolls back with it.
-            domain.check_pagu(rup["pagu"], written["held"], total)
-            raise AssertionError("the statement places what the pagu covers")
+    for _ in range(PLACE_ATTEMPTS):
+        async with connection(db) as conn:
+            placed = await _place(conn, ctx, principal, request)
+        if placed is not None:
+            return placed
+    raise Refused(
+        "rup_busy",
+        f"RUP package {request.rup_code} kept changing while the order was placed; try again",
+        status=409,
+    )
+
+
+async def _place(
+    conn: Connection, ctx: Context, principal: Principal, request: PlaceOrder
+) -> Row | None:
+    """The order placed, or None when its package changed after it was read."""
+    inputs = await store.order_inputs(
+        conn, request.rup_code, request.vendor_id, [r.product_id for r in request.lines]
+    )
+    rup = inputs.rup
+    if rup is None:
+        raise Refused("rup_unknown", f"RUP package {request.rup_code} is not registered")
+    domain.ensure_buyer(principal, rup["opd_id"])
+    vendor = _vendor_snapshot(request.vendor_id, inputs.vendor)
+    lines = _order_lines(request.vendor_id, request.lines, inputs)
+    total = sum(line.line_total for line in lines)
+    procurement_type = ProcurementType(rup["procurement_type"])
+    domain.check_buyer_limit(principal.role, procurement_type, total, ctx.policy.pp_limits)
+    # As a stored value reads back, so that the response shows what a read would.
+    now = ctx.clock().astimezone(UTC)
+    values: Row = {
+        "id": uuid.uuid4(),
+        "version": 1,
+        "state": OrderState.PLACED.value,
+        "opd_id": rup["opd_id"],
+        "rup_code": rup["rup_code"],
+        "procurement_type": procurement_type.value,
+        "fiscal_year": rup["fiscal_year"],
+        "method": request.method.value,
+        "vendor_id": request.vendor_id,
+        "vendor": vendor,
+        "lines": lines,
+        "product_ids": [line.product_id for line in lines],
+        "total": total,
+        "live": True,
+        "delivery_address": request.delivery_address,
+        "placed_by": principal.subject,
+        "placed_by_role": principal.role.value,
+        "ppk_id": request.ppk_id,
+        "negotiation": [],
+        "sp_number": None,
+        "sp_signed_at": None,
+        "next_deadline": None,
+        "deadline_kind": None,
+        "priority_compliant": all(line.priority_compliant for line in lines),
+        "placed_at": now,
+        "updated_at": now,
+    }
+    # Built before the write, from the values written: the order, its timeline entry and the
+    # event go in one statement.
+    event = _order_event(OrderPlaced, values, Actor.of(principal), now, {})
+    parts = event.model_dump(mode="json", include={"vendor", "lines"})
+    _, written = await ctx.outbox.add_returning(
+        conn,
+        event,
+        change=store.place_within_pagu(
+            values, event.model_dump_json(include={"vendor", "lines"}), rup["version"], event.type
+        ),
+    )
+    if written["placed"]:
         return {**values, **parts}
+    package = written["package"]
+    if package["version"] == rup["version"]:
+        # Refused with the remaining amount, unless an order committed since the statement
+        # began took what it saw remaining: then it is built again.
+        domain.check_pagu(package["pagu"], package["committed"], total)
+    return None
 
 
 # --------------------------------------------------------------------------- transitions

@@ -94,7 +94,7 @@ _CLAIM_COLUMNS = (
 
 
 class OrderInputs(NamedTuple):
-    """What placing an order reads: the locked RUP package, the vendor and the products as this
+    """What placing an order reads: the RUP package, the vendor and the products as this
     service knows them, and the domestic claims listed in the products' categories."""
 
     rup: Row | None
@@ -103,12 +103,11 @@ class OrderInputs(NamedTuple):
     alternatives: list[Row]
 
 
-# One round trip. The package row is locked here; what live orders hold is read by the insert
-# (`place_within_pagu`), a later statement: a statement that waited for the lock still sees
-# the orders as they were when it started. The alternatives are the distinct claims of every
-# listed product in the ordered products' categories whose vendor may sell.
+# One round trip, without locks: `place_within_pagu` writes only if the package is still at the
+# version read here. The alternatives are the distinct claims of every listed product in the
+# ordered products' categories whose vendor may sell.
 _ORDER_INPUTS = f"""
-SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1 FOR UPDATE) AS rup,
+SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1) AS rup,
        (SELECT v FROM vendor_projection v WHERE v.vendor_id = $2) AS vendor,
        array(SELECT p FROM product_projection p WHERE p.product_id = ANY($3::uuid[])) AS products,
        array(SELECT DISTINCT ROW({", ".join(f"a.{c}" for c in _CLAIM_COLUMNS)})
@@ -147,10 +146,8 @@ RUP_FIELDS = (
 
 
 async def lock_rups(conn: Connection, codes: Sequence[str]) -> dict[str, Row]:
-    """Locks the packages in code order, so concurrent imports and orders never deadlock.
-
-    What live orders hold is read by `committed` in a later statement: a statement that waited
-    for the lock still sees the orders as they were when it started."""
+    """Locks the packages in code order, so concurrent imports never deadlock; each row's
+    `committed` is what its live orders hold."""
     rows = await conn.fetch(
         "SELECT * FROM rup_package WHERE rup_code = ANY($1::text[]) ORDER BY rup_code FOR UPDATE",
         list(codes),
@@ -158,8 +155,12 @@ async def lock_rups(conn: Connection, codes: Sequence[str]) -> dict[str, Row]:
     return {r["rup_code"]: dict(r) for r in rows}
 
 
+# A package as it reads: with what its live orders hold and what remains of its pagu.
+_RUP_READ = "SELECT *, pagu - committed AS remaining FROM rup_package"
+
+
 async def get_rup(conn: Connection, code: str) -> Row | None:
-    return _row(await conn.fetchrow("SELECT * FROM rup_package WHERE rup_code = $1", code))
+    return _row(await conn.fetchrow(f"{_RUP_READ} WHERE rup_code = $1", code))
 
 
 async def insert_rup(conn: Connection, code: str, values: Mapping[str, Any]) -> Row:
@@ -187,23 +188,13 @@ async def update_rup(conn: Connection, code: str, values: Mapping[str, Any]) -> 
     return dict(row)
 
 
-async def committed(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
-    """Per package, the total of its live orders."""
-    rows = await conn.fetch(
-        "SELECT rup_code, sum(total)::bigint AS amount FROM orders"
-        " WHERE live AND rup_code = ANY($1::text[]) GROUP BY rup_code",
-        list(codes),
-    )
-    return {r["rup_code"]: r["amount"] for r in rows}
-
-
 async def list_rups(
     conn: Connection, opd_id: str | None, after: str | None, limit: int
 ) -> list[Row]:
     rows = await conn.fetch(
-        """SELECT * FROM rup_package
-           WHERE ($1::text IS NULL OR opd_id = $1) AND ($2::text IS NULL OR rup_code > $2)
-           ORDER BY rup_code LIMIT $3""",
+        f"""{_RUP_READ}
+            WHERE ($1::text IS NULL OR opd_id = $1) AND ($2::text IS NULL OR rup_code > $2)
+            ORDER BY rup_code LIMIT $3""",
         opd_id,
         after,
         limit,
@@ -257,18 +248,20 @@ _UPDATABLE = frozenset(
 # text, which PostgreSQL takes apart (no JSON encoding in this process).
 _PLACED_COLUMNS = tuple(c for c in _ORDER_COLUMNS if c not in ("vendor", "lines"))
 _COUNT = len(_PLACED_COLUMNS)
-# The pagu check, the order and its first timeline entry, as CTEs of the outbox's statement. They
-# run after the package row was locked, so their snapshot holds every order committed on the
-# package before.
+# The pagu check, the order and its first timeline entry, as CTEs of the outbox's statement. The
+# package row's update is the check: PostgreSQL re-evaluates its condition on the latest row
+# when a concurrent order held it, so concurrent orders never overspend; and it applies only to
+# the version read, so the order was built from the package as it is.
 _PLACE = f"""
-held AS (
-    SELECT coalesce(sum(total), 0)::bigint AS amount FROM orders
-    WHERE live AND rup_code = ${_PLACED_COLUMNS.index("rup_code") + 1}
+reserved AS (
+    UPDATE rup_package SET committed = committed + ${_PLACED_COLUMNS.index("total") + 1}
+    WHERE rup_code = ${_PLACED_COLUMNS.index("rup_code") + 1} AND version = ${_COUNT + 1}
+      AND committed + ${_PLACED_COLUMNS.index("total") + 1} <= pagu
+    RETURNING rup_code
 ), placed AS (
     INSERT INTO orders ({", ".join(_PLACED_COLUMNS)}, vendor, lines)
     SELECT {", ".join(f"${i}" for i in range(1, _COUNT + 1))}, e.doc -> 'vendor', e.doc -> 'lines'
-    FROM held, (SELECT ${_COUNT + 3}::text::jsonb AS doc) AS e
-    WHERE ${_PLACED_COLUMNS.index("total") + 1} <= ${_COUNT + 1}::bigint - held.amount
+    FROM reserved, (SELECT ${_COUNT + 3}::text::jsonb AS doc) AS e
     RETURNING id, version, state, placed_by, placed_by_role, placed_at
 ), entry AS (
     INSERT INTO order_timeline
@@ -276,21 +269,25 @@ held AS (
     SELECT id, version, ${_COUNT + 2}, state, placed_by, placed_by_role, placed_at, '{{}}'::jsonb
     FROM placed
 )"""
-_PLACE_RETURNS = "(SELECT amount FROM held) AS held, EXISTS (SELECT FROM placed) AS placed"
+# Whether the order was placed and, when it was not, the package as the statement found it.
+_PLACE_RETURNS = f"""EXISTS (SELECT FROM placed) AS placed,
+    (SELECT r FROM rup_package r WHERE r.rup_code = ${_PLACED_COLUMNS.index("rup_code") + 1})
+    AS package"""
 
 
 def place_within_pagu(
-    values: Mapping[str, Any], parts: str, pagu: int, event_type: str
+    values: Mapping[str, Any], parts: str, rup_version: int, event_type: str
 ) -> StateChange:
-    """The order with its timeline entry (the placer acting, no details), inserted if the
-    package's remaining pagu covers its total, written by the outbox in its event's statement.
-    `parts` is a JSON object holding the order's `vendor` and `lines`. The statement returns
-    what live orders held before (`held`) and whether the order was inserted (`placed`): when it
-    was not, the caller rolls the events back."""
+    """The order with its timeline entry (the placer acting, no details), inserted if its
+    package is still at `rup_version` and its remaining pagu covers the total, written by the
+    outbox in its event's statement, with its event only if it was inserted (one statement: no
+    transaction needed). `parts` is a JSON object holding the order's `vendor` and `lines`. The
+    statement returns whether the order was `placed` and the `package` row it saw."""
     return StateChange(
         _PLACE,
-        (*(values[c] for c in _PLACED_COLUMNS), pagu, event_type, parts),
+        (*(values[c] for c in _PLACED_COLUMNS), rup_version, event_type, parts),
         returns=_PLACE_RETURNS,
+        guard="placed",
     )
 
 

@@ -7,7 +7,9 @@ import asyncio
 import uuid
 from typing import Any
 
-from services.orders import commands
+import pytest
+
+from services.orders import commands, store
 from shared.contracts.orders import OrderCancelled, OrderPlaced, OrderStockConfirmed
 from tests.orders.helpers import AUDITOR, Platform, events_on, send
 from tests.support import eventually
@@ -223,3 +225,89 @@ async def test_a_batch_of_stock_answers_moves_each_placed_order_once(platform: P
     await eventually(all_handled, timeout=20)
     again = [await platform.order(i) for i in ids]
     assert [len(o["timeline"]) for o in again] == [len(o["timeline"]) for o in orders]
+
+
+async def _committed_is_what_live_orders_hold(platform: Platform, rup: str) -> int:
+    row = await platform.pool.fetchrow(
+        """SELECT r.committed, (SELECT coalesce(sum(total), 0) FROM orders
+                                 WHERE live AND rup_code = r.rup_code) AS held
+           FROM rup_package r WHERE rup_code = $1""",
+        rup,
+    )
+    assert row is not None and row["committed"] == row["held"], dict(row or {})
+    return int(row["committed"])
+
+
+async def test_what_a_package_holds_follows_every_change_of_its_orders(
+    platform: Platform,
+) -> None:
+    """The package's `committed` moves with each order: placed, refused by the saga,
+    cancelled, negotiated to a lower total; what is released can be ordered again."""
+    buyers = platform.buyers()
+    seller = await platform.seller()
+    product = await platform.product(seller, price=100_000, stock=5)
+    rup = await platform.rup(buyers, pagu=1_000_000)
+    line = [(product["id"], 2)]
+    kept = await platform.place(buyers, rup, seller, line)
+    negotiated = await platform.place(buyers, rup, seller, line, method="negotiation")
+    cancelled = await platform.place(buyers, rup, seller, [(product["id"], 1)])
+    await platform.reaches(cancelled["id"], "awaiting_approval")
+    await platform.reaches(negotiated["id"], "negotiating")
+    short = await platform.place(buyers, rup, seller, [(product["id"], 3)])  # stock runs out
+    await _committed_is_what_live_orders_hold(platform, rup)
+    await platform.reaches(short["id"], "rejected")
+    assert await _committed_is_what_live_orders_hold(platform, rup) == 500_000
+    cancel = await platform.act(cancelled["id"], "cancel", buyers.pp, {"reason": "salah pesan"})
+    assert cancel.status_code == 200, cancel.text
+    assert await _committed_is_what_live_orders_hold(platform, rup) == 400_000
+    proposal = {"prices": {product["id"]: 60_000}}
+    offered = await platform.act(negotiated["id"], "negotiation/proposals", buyers.pp, proposal)
+    assert offered.status_code == 200, offered.text
+    agreed = await platform.act(negotiated["id"], "negotiation/agree", seller.headers)
+    assert agreed.status_code == 200, agreed.text
+    assert await _committed_is_what_live_orders_hold(platform, rup) == 320_000
+    view = (await platform.client.get(f"/rup/{rup}", headers=buyers.pp)).json()
+    assert (view["committed"], view["remaining"]) == (320_000, 680_000)
+    assert (await platform.order(kept["id"]))["state"] == "awaiting_approval"
+    # What the package has left, to the rupiah, can be ordered; a rupiah more cannot.
+    other = await platform.product(seller, price=680_000, stock=5)
+    over = await platform.product(seller, price=680_001, stock=5)
+    refused = await platform.client.post(
+        "/orders",
+        json=platform.order_body(buyers, rup, seller, [(over["id"], 1)]),
+        headers=buyers.ppk,
+    )
+    assert refused.status_code == 422 and refused.json()["remaining"] == 680_000
+    await platform.place(buyers, rup, seller, [(other["id"], 1)], headers=buyers.ppk)
+    assert await _committed_is_what_live_orders_hold(platform, rup) == 1_000_000
+
+
+async def test_an_order_whose_package_changed_while_it_was_placed_is_built_again(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package is renamed (a new version) after the order read it and before it is written:
+    the write does not apply to the old version, and the order is placed from the new one."""
+    scene = await platform.scene()
+    read = store.order_inputs
+    reads = 0
+
+    async def then_renamed(*args: Any) -> store.OrderInputs:
+        nonlocal reads
+        reads += 1
+        inputs = await read(*args)
+        if reads == 1:
+            await platform.pool.execute(
+                "UPDATE rup_package SET package_name = 'Seragam baru', version = version + 1"
+                " WHERE rup_code = $1",
+                scene.rup,
+            )
+        return inputs
+
+    monkeypatch.setattr(store, "order_inputs", then_renamed)
+    placed = await platform.place(scene.buyers, scene.rup, scene.seller, [(scene.product["id"], 1)])
+    assert reads == 2
+    assert await _committed_is_what_live_orders_hold(platform, scene.rup) == placed["total"]
+    logged = await platform.pool.fetchval(
+        "SELECT count(*) FROM event_log WHERE aggregate_id = $1", placed["id"]
+    )
+    assert logged == 1
