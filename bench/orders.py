@@ -295,9 +295,7 @@ async def print_statements(conn: asyncpg.Connection, orders: int) -> None:
     )
     say("  database | calls | exec ms per order | statement")
     for r in rows:
-        say(
-            f"  {r['datname']} | {r['calls']} | {r['total_exec_time'] / orders:.3f} | {r['query']}"
-        )
+        say(f"  {r['datname']} | {r['calls']} | {r['total_exec_time'] / orders:.3f} | {r['query']}")
 
 
 def milliseconds(latencies: list[float]) -> str:
