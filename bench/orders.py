@@ -1,7 +1,8 @@
 """Order intake over HTTP against a bare FastAPI + asyncpg floor, and the stock saga's latency.
 
     .venv/bin/python bench/orders.py [--seconds 8] [--clients 8 32 64] [--no-fsync]
-                                     [--threads 2] [--profile DIR [--native]] [--statements]
+                                     [--threads 2] [--packages 64]
+                                     [--profile DIR [--native]] [--statements]
 
 Starts its own embedded PostgreSQL (durable commits unless --no-fsync) and tansu broker, then
 the catalog and orders services (`ekatalog serve`) and the floor as separate uvicorn processes
@@ -9,10 +10,11 @@ with the same server options (httptools, uvloop), so that in one run and under t
 measures, per number of concurrent HTTP connections:
   floor    POST /floor: one transaction inserting two rows (an order row and an outbox row)
   orders   POST /orders: a PPK's one-line direct purchase (authorisation, projections, domestic
-           priority, RUP lock and pagu, order + timeline + outbox in one transaction)
+           priority, then the pagu check, order, timeline and outbox in one statement)
 The load comes from wrk (a C process of its own, so the client does not compete with the servers
-for a Python interpreter; see bench/loadgen): every request picks one of 2,048 bodies (64 RUP
-packages x 16 products x 2 PPKs, each PPK with its own token) and numbers its delivery address.
+for a Python interpreter; see bench/loadgen): every request picks one of 2,048 bodies (drawn from
+`--packages` RUP packages x 16 products x 2 PPKs, each PPK with its own token) and numbers its
+delivery address. Orders on one package take turns at its row (the pagu check).
 It prints requests/s, p50 and p99 latency, the server's CPU time per request, PostgreSQL's
 (all its processes; for orders this includes the saga's statements during the measure) and the
 ratio orders/floor. After each level it waits until no order waits for its stock (so the next floor
@@ -65,7 +67,6 @@ from shared.embedded import EmbeddedPostgres, Tansu, free_port, stop_process
 from shared.events import build_headers, encode
 
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
-PACKAGES = 64
 PRODUCTS = 16
 
 
@@ -129,7 +130,7 @@ def token(role: Role, **claims: str) -> dict[str, str]:
 
 
 async def seed(
-    catalog: str, orders: str, bootstrap: str, orders_dsn: str
+    catalog: str, orders: str, bootstrap: str, orders_dsn: str, package_count: int
 ) -> tuple[list[str], list[str], str]:
     vendor_id = uuid.uuid4()
     event = VendorVerified(
@@ -207,7 +208,7 @@ async def seed(
             )
             assert approved.status_code == 200, approved.text
         packages = []
-        for i in range(PACKAGES):
+        for i in range(package_count):
             code = f"RUP-BENCH-{i:03d}"
             response = await client.post(
                 f"{orders}/rup",
@@ -288,14 +289,17 @@ async def print_statements(conn: asyncpg.Connection, orders: int) -> None:
     """PostgreSQL's execution time per order by statement, all databases, since the level
     began (the floor's included): where the database's share goes."""
     rows = await conn.fetch(
-        """SELECT d.datname, s.calls, s.total_exec_time, s.rows,
+        """SELECT d.datname, s.calls, s.total_exec_time, s.total_plan_time, s.rows,
                   left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) AS query
            FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-           ORDER BY s.total_exec_time DESC LIMIT 25"""
+           ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT 25"""
     )
-    say("  database | calls | exec ms per order | statement")
+    say("  database | calls | exec / planning ms per order | statement")
     for r in rows:
-        say(f"  {r['datname']} | {r['calls']} | {r['total_exec_time'] / orders:.3f} | {r['query']}")
+        say(
+            f"  {r['datname']} | {r['calls']} | {r['total_exec_time'] / orders:.3f}"
+            f" / {r['total_plan_time'] / orders:.3f} | {r['query']}"
+        )
 
 
 def milliseconds(latencies: list[float]) -> str:
@@ -308,7 +312,11 @@ async def main(args: argparse.Namespace) -> None:
         work = Path(tmp)
         postgres = EmbeddedPostgres(work / "pg", free_port())
         broker = Tansu(free_port())
-        statements = ("shared_preload_libraries=pg_stat_statements",) if args.statements else ()
+        statements = (
+            ("shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_planning=on")
+            if args.statements
+            else ()
+        )
         postgres.start(durable=not args.no_fsync, settings=statements)
         broker.start()
         processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -348,9 +356,13 @@ async def main(args: argparse.Namespace) -> None:
                 await wait_ready(f"{base[name]}/readyz")
             await wait_ready(f"{base['floor']}/docs")
             packages, products, vendor_id = await seed(
-                base["catalog"], base["orders"], broker.bootstrap_servers, dsn["orders"]
+                base["catalog"],
+                base["orders"],
+                broker.bootstrap_servers,
+                dsn["orders"],
+                args.packages,
             )
-            # Every request a different combination of package, product and PPK (token).
+            # 2,048 different combinations of package, product and PPK (token).
             ppks = [f"ppk-bench-{i}" for i in range(8)]
             targets = [
                 (
@@ -367,7 +379,7 @@ async def main(args: argparse.Namespace) -> None:
                     ),
                 )
                 for i, (package, product, ppk) in enumerate(
-                    itertools.product(packages, products, ppks[:2])
+                    random.sample(list(itertools.product(packages, products, ppks[:2])), 2048)
                 )
             ]
             random.shuffle(targets)
@@ -466,6 +478,12 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--packages",
+        type=int,
+        default=64,
+        help="RUP packages the orders spread over (orders on one package wait for each other)",
+    )
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
     parser.add_argument(
         "--statements",

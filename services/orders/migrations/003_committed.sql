@@ -10,6 +10,13 @@ SET committed = coalesce((SELECT sum(o.total) FROM orders o WHERE o.live AND o.r
 -- It served the sum of a package's live orders at every placement; nothing reads it now.
 DROP INDEX orders_rup_live;
 
+-- Every order row is inserted from its package's row (`reserved`) in one statement, and every
+-- timeline entry from its order's insert or update in the same statement; nothing deletes
+-- packages or orders. The statements guarantee what these keys checked, and their checks were
+-- about 40 % of the database's time to place an order.
+ALTER TABLE orders DROP CONSTRAINT orders_rup_code_fkey;
+ALTER TABLE order_timeline DROP CONSTRAINT order_timeline_order_id_fkey;
+
 -- Every later change of an order's total or liveness (negotiation, rejection, cancellation,
 -- expiry, a saga batch) moves the amount, per statement. The packages are updated in code order,
 -- so two batches touching the same packages never deadlock.
