@@ -4,6 +4,7 @@ together."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -370,16 +371,13 @@ async def _place(
     # Built before the write, from the values written: the order, its timeline entry and the
     # event go in one statement.
     event = _order_event(OrderPlaced, values, Actor.of(principal), now, {})
-    parts = event.model_dump(mode="json", include={"vendor", "lines"})
+    parts = event.model_dump_json(include={"vendor", "lines"})
     _, written = await ctx.outbox.add_returning(
-        conn,
-        event,
-        change=store.place_within_pagu(
-            values, event.model_dump_json(include={"vendor", "lines"}), rup["version"], event.type
-        ),
+        conn, event, change=store.place_within_pagu(values, parts, rup["version"], event.type)
     )
     if written["placed"]:
-        return {**values, **parts}
+        # The vendor and lines as stored (JSON), as a read of the order shows them.
+        return {**values, **json.loads(parts)}
     package = written["package"]
     if package["version"] == rup["version"]:
         # Refused with the remaining amount, unless an order committed since the statement
