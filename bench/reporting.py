@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import sys
@@ -33,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from loadgen import tree_cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -217,21 +218,6 @@ async def fill_orders(dsn: str, orders: int, year: int) -> None:
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-
-
-def postgres_cpu(postgres: EmbeddedPostgres) -> float:
-    """CPU seconds the PostgreSQL server and its backends used so far, exited ones included."""
-    assert postgres.process is not None
-    server = psutil.Process(postgres.process.pid)
-    times = server.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in server.children(recursive=True):
-        try:
-            child_times = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += child_times.user + child_times.system
-    return total
 
 
 def own_cpu() -> float:
@@ -420,11 +406,13 @@ async def run(
     # of every event, which only makes the garbage collector's passes longer.
     del events
     gc.collect()
-    cpu, server_cpu = own_cpu(), postgres_cpu(postgres)
+    assert postgres.process is not None
+    postgres_cpu = functools.partial(tree_cpu_seconds, postgres.process.pid)
+    cpu, server_cpu = own_cpu(), postgres_cpu()
     result = await rebuilding.rebuild(settings, idle_seconds=30, workers=workers)
     rebuild_cpu = (own_cpu() - cpu) / result.events * 1e6
     await asyncio.sleep(0.5)  # the rebuild's backend exits after its connection closed
-    rebuild_server_cpu = (postgres_cpu(postgres) - server_cpu) / result.events * 1e6
+    rebuild_server_cpu = (postgres_cpu() - server_cpu) / result.events * 1e6
     say(
         f"  rebuild ({workers or 'default'} workers): {result.events:,} events in"
         f" {result.seconds:.1f} s, {result.rate:,.0f}/s;"

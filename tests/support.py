@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -51,6 +53,15 @@ async def scratch_database(infra: Infra) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def migrations_before(directory: Path, version: str, into: Path) -> Path:
+    """A copy of a service's migrations older than `version`: the database before an upgrade."""
+    into.mkdir()
+    for migration in sorted(directory.glob("*.sql")):
+        if migration.name < version:
+            shutil.copy(migration, into / migration.name)
+    return into
 
 
 def token(

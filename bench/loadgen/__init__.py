@@ -137,10 +137,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of process `pid` and its living children: PostgreSQL's postmaster and its
-    backends (pooled connections live through a measure)."""
+    """CPU time of process `pid` and all its children, living and exited: PostgreSQL's
+    postmaster and its backends."""
     parent = psutil.Process(pid)
-    total = 0.0
+    times = parent.cpu_times()
+    total = float(times.children_user + times.children_system)
     for process in (parent, *parent.children(recursive=True)):
         try:
             times = process.cpu_times()

@@ -3,7 +3,6 @@ is filled in by the migration that adds it, and kept by its trigger afterwards."
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import asyncpg
 
 from services.orders import app
 from shared.db import PLATFORM_MIGRATIONS, apply_migrations
-from tests.support import Infra, scratch_database
+from tests.support import Infra, migrations_before, scratch_database
 
 MIGRATIONS = Path(app.__file__).parent / "migrations"
 
@@ -42,11 +41,7 @@ async def held(conn: asyncpg.Connection) -> dict[str, int]:
 async def test_what_packages_hold_is_computed_from_the_orders_already_stored(
     infra: Infra, tmp_path: Path
 ) -> None:
-    before = tmp_path / "before"
-    before.mkdir()
-    for migration in sorted(MIGRATIONS.glob("*.sql")):
-        if migration.name < "003":
-            shutil.copy(migration, before / migration.name)
+    before = migrations_before(MIGRATIONS, "003", tmp_path / "before")
     async with scratch_database(infra) as dsn:
         conn = await asyncpg.connect(dsn)
         try:

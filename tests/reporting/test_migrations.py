@@ -3,7 +3,6 @@ filled from them by the migration that adds them, and kept by its triggers after
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +13,7 @@ from shared.contracts import orders as o
 from shared.db import PLATFORM_MIGRATIONS, apply_migrations
 from tests.reporting.helpers import MIGRATIONS
 from tests.reporting.scenario import YEAR, City, at
-from tests.support import Infra, scratch_database
+from tests.support import Infra, migrations_before, scratch_database
 
 
 async def counted(conn: asyncpg.Connection) -> list[tuple[str, bool, int]]:
@@ -30,11 +29,7 @@ async def counted(conn: asyncpg.Connection) -> list[tuple[str, bool, int]]:
 async def test_order_states_are_counted_from_the_orders_already_stored(
     infra: Infra, tmp_path: Path
 ) -> None:
-    before = tmp_path / "before"
-    before.mkdir()
-    for migration in sorted(MIGRATIONS.glob("*.sql")):
-        if migration.name < "003":
-            shutil.copy(migration, before / migration.name)
+    before = migrations_before(MIGRATIONS, "003", tmp_path / "before")
     city = City()
     async with scratch_database(infra) as dsn:
         conn = await asyncpg.connect(dsn)
