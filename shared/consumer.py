@@ -216,8 +216,8 @@ class EventConsumer:
         received = self._parse(records)
         dead = [r for r in received if r.error is not None]
         todo = [r for r in received if r.error is None]
-        async with self._pool.acquire() as conn:
-            if todo:
+        if todo:  # a batch of skipped events needs no connection
+            async with self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():
                         outcomes = await self._apply_batch(conn, todo)
