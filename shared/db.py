@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -71,6 +71,48 @@ async def unit_of_work(db: asyncpg.Pool | Connection) -> AsyncIterator[Connectio
     else:
         async with db.transaction():
             yield db
+
+
+class StaleWrite(Exception):
+    """A write guarded on the version it read found the row changed since (another write came
+    first) and wrote nothing: read again and decide again."""
+
+
+T = TypeVar("T")
+# Attempts of an optimistic write without a lock; each failure means another write of the
+# aggregate committed in between, and the attempt after them takes the lock.
+UNLOCKED_ATTEMPTS = 3
+
+
+async def optimistically(
+    db: asyncpg.Pool | Connection,
+    attempt: Callable[[Connection, bool], Awaitable[T]],
+    unlocked: int = UNLOCKED_ATTEMPTS,
+) -> T:
+    """Run `attempt(conn, lock)`: read the aggregate (locking it with `lock`), decide, and write
+    it in one statement guarded on what was read, raising `StaleWrite` when that wrote nothing.
+
+    The first `unlocked` attempts read without a lock and outside a transaction (on a pool: a
+    read and one statement, two round trips, and no row lock held while Python decides); each
+    stale one is run again from its read. After them the aggregate is contended: the last
+    attempt reads it under a lock in a unit of work, which its write cannot lose, so writers of
+    one aggregate queue instead of racing without end.
+
+    On a caller's connection the attempts join its transaction: a retry still reads the latest
+    committed row (READ COMMITTED: each statement sees what committed before it) and a stale
+    statement wrote nothing to undo. An attempt that writes twice opens a `unit_of_work` for
+    its writes.
+    """
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await optimistically(conn, attempt, unlocked)
+    for _ in range(unlocked):
+        try:
+            return await attempt(db, False)
+        except StaleWrite:
+            continue
+    async with unit_of_work(db) as conn:
+        return await attempt(conn, True)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

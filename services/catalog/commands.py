@@ -57,7 +57,7 @@ Db = asyncpg.Pool | Connection
 TKDN_EXPIRY_ACTOR = "system:tkdn-expiry"
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -80,7 +80,7 @@ def _etalase_event(
     cls: type[EtalaseEvent], etalase: Etalase, actor: str, **extra: Any
 ) -> EtalaseEvent:
     snapshot = {f: getattr(etalase, f) for f in EtalaseSnapshot.model_fields}
-    return cls(**snapshot, etalase_id=etalase.id, occurred_at=_now(), changed_by=actor, **extra)
+    return cls(**snapshot, etalase_id=etalase.id, occurred_at=now(), changed_by=actor, **extra)
 
 
 async def create_etalase(db: Db, outbox: Outbox, values: Mapping[str, Any], actor: str) -> Etalase:
@@ -158,7 +158,7 @@ def ensure_owner(principal: Principal, product: Product | store.StockHeld) -> No
 
 def product_event(cls: type[ProductEvent], product: Product, **extra: Any) -> ProductEvent:
     snapshot = {f: getattr(product, f) for f in ProductSnapshot.model_fields}
-    return cls(**snapshot, product_id=product.id, occurred_at=_now(), **extra)
+    return cls(**snapshot, product_id=product.id, occurred_at=now(), **extra)
 
 
 async def locked_product(conn: Connection, product_id: uuid.UUID, principal: Principal) -> Product:
@@ -177,10 +177,11 @@ async def record_change(
     event: type[ProductEvent],
     **extra: Any,
 ) -> Product:
-    """One update, one version, one event, and the public view rendered again."""
+    """One update, one version, one event, and the public view rendered again (stored in the
+    event's statement)."""
     product = await store.update_product(conn, product_id, changes)
-    await store_public_views(conn, [product])
-    await outbox.add(conn, product_event(event, product, **extra))
+    view = store.viewed(product.id, schemas.render_public_view(product), schemas.PUBLIC_VIEW_KEY)
+    await outbox.add(conn, product_event(event, product, **extra), change=view)
     return product
 
 
