@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
     # What commands, stores and handlers receive: a plain connection or one lent by the pool.
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 else:
@@ -121,11 +122,61 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     nothing; an unfinished transaction is still rolled back by asyncpg before this runs."""
 
 
+class FairPool(asyncpg.Pool):
+    """asyncpg's pool, lending its connections in the order they were asked for.
+
+    asyncpg's own queue lets a task that asks just as a connection comes back take it before
+    the one woken for it, which then queues again at the back: with more concurrent requests
+    than connections, a few of them waited 10 to 50 times the median for a connection (a p99
+    of 200 to 500 ms at 32 concurrent requests on 10 connections). A FIFO semaphore of the
+    pool's size in front of the queue hands each connection released to the oldest waiter.
+    """
+
+    def __init__(self, *args: Any, max_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, max_size=max_size, **kwargs)
+        self._turns = asyncio.Semaphore(max_size)
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        if timeout is None:
+            await self._turns.acquire()
+        else:
+            started = time.monotonic()
+            await asyncio.wait_for(self._turns.acquire(), timeout)
+            timeout = max(timeout - (time.monotonic() - started), 0.001)
+        try:
+            return await super()._acquire(timeout)  # type: ignore[misc]
+        except BaseException:
+            self._turns.release()
+            raise
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+        lent = (
+            type(connection) is PoolConnectionProxy
+            and connection._holder._pool is self
+            and getattr(connection, "_con", None) is not None
+        )
+        try:
+            await super().release(connection, timeout=timeout)
+        finally:
+            if lent:
+                self._turns.release()
+
+
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
+    # `asyncpg.create_pool` with its defaults, building the fair pool instead of its own.
+    pool = FairPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        init=_init_connection,
+        reset=_keep_session,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
     )
-    assert pool is not None
+    await pool
     return pool
 
 
