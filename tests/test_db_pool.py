@@ -5,6 +5,7 @@ one that has been waiting."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import asyncpg
 
@@ -26,7 +27,7 @@ async def overtakings(pool: asyncpg.Pool, borrowers: int) -> int:
         tasks.append(asyncio.create_task(borrow(ticket)))
         await asyncio.sleep(0)
     await asyncio.gather(*tasks)
-    return sum(1 for before, after in zip(served, served[1:], strict=False) if after < before)
+    return sum(1 for before, after in itertools.pairwise(served) if after < before)
 
 
 async def test_connections_go_to_the_longest_waiting_task(database: str) -> None:
