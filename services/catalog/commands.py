@@ -198,7 +198,8 @@ async def copy_vendor_flags(
 ) -> None:
     """The vendor's flags onto its products, whose public views show them."""
     changed = await store.copy_vendor_flags(conn, vendor_id, is_umk, is_koperasi, is_local)
-    await store_public_views(conn, await store.get_products(conn, changed))
+    if changed:  # most vendor events change no flag: no read for nothing
+        await store_public_views(conn, await store.get_products(conn, changed))
 
 
 async def render_public_views(db: Db, batch: int = 200) -> int:
