@@ -3,7 +3,9 @@
 Every command takes `db`, a pool or the caller's connection, and runs inside
 `shared.db.unit_of_work(db)`: on a pool it is its own transaction, inside a handler or a saga it
 joins theirs. Every command locks the aggregate row it changes before it writes that aggregate's
-events. Commands raise the domain errors of `domain.py` and nothing that speaks HTTP.
+events (the stock set in `stock.py` reads without a lock and takes the lock with its guarded
+write, in the events' own statement). Commands raise the domain errors of `domain.py` and
+nothing that speaks HTTP.
 """
 
 from __future__ import annotations
