@@ -3,7 +3,9 @@
 Every command takes `db`, a pool or the caller's connection, and runs inside
 `shared.db.unit_of_work(db)`: on a pool it is its own transaction, inside a handler or a saga it
 joins theirs. Every command locks the aggregate row it changes before it writes that aggregate's
-events. Commands raise the domain errors of `domain.py` and nothing that speaks HTTP.
+events (the stock set in `stock.py` reads without a lock and takes the lock with its guarded
+write, in the events' own statement). Commands raise the domain errors of `domain.py` and
+nothing that speaks HTTP.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ Db = asyncpg.Pool | Connection
 TKDN_EXPIRY_ACTOR = "system:tkdn-expiry"
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -80,7 +82,7 @@ def _etalase_event(
     cls: type[EtalaseEvent], etalase: Etalase, actor: str, **extra: Any
 ) -> EtalaseEvent:
     snapshot = {f: getattr(etalase, f) for f in EtalaseSnapshot.model_fields}
-    return cls(**snapshot, etalase_id=etalase.id, occurred_at=_now(), changed_by=actor, **extra)
+    return cls(**snapshot, etalase_id=etalase.id, occurred_at=now(), changed_by=actor, **extra)
 
 
 async def create_etalase(db: Db, outbox: Outbox, values: Mapping[str, Any], actor: str) -> Etalase:
@@ -158,7 +160,7 @@ def ensure_owner(principal: Principal, product: Product | store.StockHeld) -> No
 
 def product_event(cls: type[ProductEvent], product: Product, **extra: Any) -> ProductEvent:
     snapshot = {f: getattr(product, f) for f in ProductSnapshot.model_fields}
-    return cls(**snapshot, product_id=product.id, occurred_at=_now(), **extra)
+    return cls(**snapshot, product_id=product.id, occurred_at=now(), **extra)
 
 
 async def locked_product(conn: Connection, product_id: uuid.UUID, principal: Principal) -> Product:
@@ -177,10 +179,11 @@ async def record_change(
     event: type[ProductEvent],
     **extra: Any,
 ) -> Product:
-    """One update, one version, one event, and the public view rendered again."""
+    """One update, one version, one event, and the public view rendered again (stored in the
+    event's statement)."""
     product = await store.update_product(conn, product_id, changes)
-    await store_public_views(conn, [product])
-    await outbox.add(conn, product_event(event, product, **extra))
+    view = store.viewed(product.id, schemas.render_public_view(product), schemas.PUBLIC_VIEW_KEY)
+    await outbox.add(conn, product_event(event, product, **extra), change=view)
     return product
 
 
@@ -197,7 +200,8 @@ async def copy_vendor_flags(
 ) -> None:
     """The vendor's flags onto its products, whose public views show them."""
     changed = await store.copy_vendor_flags(conn, vendor_id, is_umk, is_koperasi, is_local)
-    await store_public_views(conn, await store.get_products(conn, changed))
+    if changed:  # most vendor events change no flag: no read for nothing
+        await store_public_views(conn, await store.get_products(conn, changed))
 
 
 async def render_public_views(db: Db, batch: int = 200) -> int:

@@ -6,7 +6,7 @@ from services.catalog import commands, saga, store
 from shared.consumer import EventConsumer
 from shared.contracts.catalog import ProductListed, ProductState, ProductTakenDown, TakenDownBy
 from shared.contracts.vendors import VENDOR_EVENTS, VendorEvent
-from shared.db import Connection, unit_of_work
+from shared.db import Connection
 from shared.events import EventMeta
 from shared.logging import get_logger
 from shared.outbox import Outbox
@@ -21,50 +21,54 @@ SERVICE = "catalog"
 VENDOR_STATUS_ACTOR = "system:vendor-status"
 
 
-async def apply_vendor_event(db: commands.Db, outbox: Outbox, event: VendorEvent) -> bool:
+async def apply_vendor_event(conn: Connection, outbox: Outbox, event: VendorEvent) -> bool:
     """Keep the vendor projection; take listed products down or restore them as the vendor's
-    right to sell comes and goes. Returns False for a stale event (version not newer)."""
-    async with unit_of_work(db) as conn:
-        before = await store.lock_vendor(conn, event.vendor_id)
-        if before is not None and before.version >= event.version:
-            return False
-        after = await store.upsert_vendor(conn, event.model_dump())
-        await commands.copy_vendor_flags(
-            conn, event.vendor_id, event.is_umk, event.is_koperasi, event.is_local
-        )
-        could_sell = before is not None and before.may_sell
-        can_sell = after.may_sell
-        if could_sell and not can_sell:
-            reason = f"vendor {event.state}"
-            for product_id in await store.lock_vendor_products(conn, event.vendor_id, "listed"):
-                await commands.record_change(
-                    conn,
-                    outbox,
-                    product_id,
-                    {
-                        "state": ProductState.TAKEN_DOWN,
-                        "taken_down_by": TakenDownBy.VENDOR_STATUS,
-                        "state_reasons": [reason],
-                    },
-                    ProductTakenDown,
-                    taken_down_by=TakenDownBy.VENDOR_STATUS,
-                    reason=reason,
-                )
-        elif can_sell and not could_sell:
-            restorable = await store.lock_vendor_products(
-                conn, event.vendor_id, "taken_down", TakenDownBy.VENDOR_STATUS
+    right to sell comes and goes. Returns False for a stale event (version not newer).
+
+    Runs in the consumer's transaction without a savepoint of its own (two round trips per
+    event): a failure rolls the consumer's batch back, which then applies its events one by
+    one, each under its own savepoint.
+    """
+    before = await store.lock_vendor(conn, event.vendor_id)
+    if before is not None and before.version >= event.version:
+        return False
+    after = await store.upsert_vendor(conn, event.model_dump())
+    await commands.copy_vendor_flags(
+        conn, event.vendor_id, event.is_umk, event.is_koperasi, event.is_local
+    )
+    could_sell = before is not None and before.may_sell
+    can_sell = after.may_sell
+    if could_sell and not can_sell:
+        reason = f"vendor {event.state}"
+        for product_id in await store.lock_vendor_products(conn, event.vendor_id, "listed"):
+            await commands.record_change(
+                conn,
+                outbox,
+                product_id,
+                {
+                    "state": ProductState.TAKEN_DOWN,
+                    "taken_down_by": TakenDownBy.VENDOR_STATUS,
+                    "state_reasons": [reason],
+                },
+                ProductTakenDown,
+                taken_down_by=TakenDownBy.VENDOR_STATUS,
+                reason=reason,
             )
-            for product_id in restorable:
-                await commands.record_change(
-                    conn,
-                    outbox,
-                    product_id,
-                    {"state": ProductState.LISTED, "taken_down_by": None, "state_reasons": []},
-                    ProductListed,
-                    listed_by=VENDOR_STATUS_ACTOR,
-                    restored=True,
-                )
-        return True
+    elif can_sell and not could_sell:
+        restorable = await store.lock_vendor_products(
+            conn, event.vendor_id, "taken_down", TakenDownBy.VENDOR_STATUS
+        )
+        for product_id in restorable:
+            await commands.record_change(
+                conn,
+                outbox,
+                product_id,
+                {"state": ProductState.LISTED, "taken_down_by": None, "state_reasons": []},
+                ProductListed,
+                listed_by=VENDOR_STATUS_ACTOR,
+                restored=True,
+            )
+    return True
 
 
 def build_consumer(settings: ServiceSettings) -> EventConsumer:

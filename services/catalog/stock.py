@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.catalog import store
-from services.catalog.commands import Db, ensure_owner, record_change
+from services.catalog import schemas, store
+from services.catalog.commands import Db, ensure_owner, now, product_event, record_change
 from services.catalog.domain import NotFound, Product, RuleViolation, StateConflict
 from shared.auth import Principal
 from shared.contracts.catalog import ProductStockChanged
-from shared.db import Connection, unit_of_work
+from shared.db import Connection, StaleWrite, optimistically, unit_of_work
 from shared.outbox import Outbox
 
 
@@ -39,23 +39,35 @@ class StockLine:
 async def set_stock(
     db: Db, outbox: Outbox, principal: Principal, product_id: uuid.UUID, stock: int
 ) -> Product:
-    """The vendor states how many units it has; setting the same number changes nothing."""
-    async with unit_of_work(db) as conn:
-        held = (await store.lock_stock(conn, [product_id])).get(product_id)
-        if held is None:
+    """The vendor states how many units it has; setting the same number changes nothing.
+
+    The product is read without a lock and written in one statement with its event, guarded on
+    the row as read: from the read again while other writes of the product get there first, and
+    under its lock once it is contended (`optimistically`).
+    """
+
+    async def attempt(conn: Connection, lock: bool) -> Product:
+        read = await store.read_product(conn, product_id, lock=lock)
+        if read is None:
             raise NotFound(f"product {product_id} does not exist")
-        ensure_owner(principal, held)
-        if held.stock == stock:
-            return await store.get_product(conn, product_id)  # type: ignore[return-value]
-        return await record_change(
-            conn,
-            outbox,
-            product_id,
-            {"stock": stock},
-            ProductStockChanged,
-            previous_stock=held.stock,
-            reason="set_by_vendor",
+        product = read.product
+        ensure_owner(principal, product)
+        if product.stock == stock:
+            return product
+        changed = product.model_copy(
+            update={"stock": stock, "version": product.version + 1, "updated_at": now()}
         )
+        event = product_event(
+            ProductStockChanged, changed, previous_stock=product.stock, reason="set_by_vendor"
+        )
+        view = schemas.render_public_view(changed)
+        change = store.saved_stock(read, changed, view, schemas.PUBLIC_VIEW_KEY)
+        _, written = await outbox.add_returning(conn, event, change=change)
+        if not written["saved"]:
+            raise StaleWrite(product_id)
+        return changed
+
+    return await optimistically(db, attempt)
 
 
 def _quantities(lines: Iterable[StockLine]) -> dict[uuid.UUID, int]:

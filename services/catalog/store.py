@@ -21,6 +21,7 @@ from services.catalog.domain import (
 from services.catalog.search import SearchQuery, Sort
 from shared.contracts.catalog import EtalaseSnapshot
 from shared.db import Connection
+from shared.outbox import StateChange
 
 Row = dict[str, Any]
 
@@ -50,6 +51,9 @@ SELECT p.*, e.code AS etalase_code,
 FROM {} p JOIN etalase e ON e.id = p.etalase_id
 """
 _PRODUCT_SELECT = _PRODUCT_FROM.format("product")
+# The row's xmin too: the transaction that wrote it last, which every later write of the row
+# changes (those that count no version too: vendor flags, storefront state, search words).
+_PRODUCT_READ = _PRODUCT_SELECT.replace("SELECT p.*", "SELECT p.xmin AS row_xmin, p.*", 1)
 _UPDATED_PRODUCT = _PRODUCT_FROM.format("updated")
 
 
@@ -300,6 +304,61 @@ async def lock_unrendered(
         limit,
     )
     return [r["id"] for r in rows]
+
+
+class ReadProduct(NamedTuple):
+    """A product read without a lock, and its row's xmin, on which a write of it is guarded."""
+
+    product: Product
+    xmin: int
+
+
+async def read_product(
+    conn: Connection, product_id: uuid.UUID, *, lock: bool = False
+) -> ReadProduct | None:
+    """The product as it is, locked until the transaction ends with `lock`."""
+    record = await conn.fetchrow(
+        f"{_PRODUCT_READ} WHERE p.id = $1{' FOR UPDATE OF p' if lock else ''}", product_id
+    )
+    if record is None:
+        return None
+    return ReadProduct(_product(record), int(record["row_xmin"]))  # type: ignore[arg-type]
+
+
+# Guarded on the row as it was read; returns `saved`, false when it was not (see `saved_stock`).
+_SAVE_STOCK = """saved AS (
+    UPDATE product SET stock = $2, version = $3, updated_at = $4, public_view = $5,
+        public_view_key = $6
+    WHERE id = $1 AND xmin = $7::text::xid RETURNING id)"""
+
+
+def saved_stock(read: ReadProduct, product: Product, view: str, view_key: str) -> StateChange:
+    """`product`, the one `read` with another stock at its next version, stored with its public
+    view in its event's statement, if the row is still as it was read: otherwise nothing is
+    written and the statement returns `saved` false."""
+    return StateChange(
+        _SAVE_STOCK,
+        (
+            product.id,
+            product.stock,
+            product.version,
+            product.updated_at,
+            view,
+            view_key,
+            str(read.xmin),
+        ),
+        returns="EXISTS (SELECT FROM saved) AS saved",
+        guard="saved",
+    )
+
+
+# A product's rendered public view, in the statement of the event that changed it.
+_VIEWED = """viewed AS (
+    UPDATE product SET public_view = $2, public_view_key = $3 WHERE id = $1)"""
+
+
+def viewed(product_id: uuid.UUID, view: str, view_key: str) -> StateChange:
+    return StateChange(_VIEWED, (product_id, view, view_key))
 
 
 async def lock_product(conn: Connection, product_id: uuid.UUID) -> Product | None:

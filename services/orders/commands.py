@@ -47,7 +47,7 @@ from shared.contracts.orders import (
     RupRegistered,
     RupUpdated,
 )
-from shared.db import Connection, connection, unit_of_work
+from shared.db import Connection, StaleWrite, optimistically, unit_of_work
 from shared.outbox import Outbox
 
 Db = asyncpg.Pool | Connection
@@ -303,31 +303,24 @@ def _vendor_snapshot(vendor_id: uuid.UUID, vendor: Row | None) -> OrderVendor:
     )
 
 
-# Placing an order reads without locks and writes in one statement only if its package is still
-# as read (`store.place_within_pagu`); one that lost that race is built again from the new state.
-PLACE_ATTEMPTS = 5
-
-
 async def place_order(db: Db, ctx: Context, principal: Principal, request: PlaceOrder) -> Row:
+    """Read the package, vendor and products, build the order, and write it in one statement
+    only if the package is still at the version read and its pagu covers the total
+    (`store.place_within_pagu`); built again from a new read when the package changed, under
+    its lock once it is contended (`optimistically`)."""
     _check_repeated(request.lines)
-    for _ in range(PLACE_ATTEMPTS):
-        async with connection(db) as conn:
-            placed = await _place(conn, ctx, principal, request)
-        if placed is not None:
-            return placed
-    raise Refused(
-        "rup_busy",
-        f"RUP package {request.rup_code} kept changing while the order was placed; try again",
-        status=409,
-    )
+
+    async def attempt(conn: Connection, lock: bool) -> Row:
+        return await _place(conn, ctx, principal, request, lock)
+
+    return await optimistically(db, attempt)
 
 
 async def _place(
-    conn: Connection, ctx: Context, principal: Principal, request: PlaceOrder
-) -> Row | None:
-    """The order placed, or None when its package changed after it was read."""
+    conn: Connection, ctx: Context, principal: Principal, request: PlaceOrder, lock: bool
+) -> Row:
     inputs = await store.order_inputs(
-        conn, request.rup_code, request.vendor_id, [r.product_id for r in request.lines]
+        conn, request.rup_code, request.vendor_id, [r.product_id for r in request.lines], lock
     )
     rup = inputs.rup
     if rup is None:
@@ -383,7 +376,7 @@ async def _place(
         # Refused with the remaining amount, unless an order committed since the statement
         # began took what it saw remaining: then it is built again.
         domain.check_pagu(package["pagu"], package["committed"], total)
-    return None
+    raise StaleWrite(request.rup_code)
 
 
 # --------------------------------------------------------------------------- transitions

@@ -103,11 +103,12 @@ class OrderInputs(NamedTuple):
     alternatives: list[Row]
 
 
-# One round trip, without locks: `place_within_pagu` writes only if the package is still at the
-# version read here. The alternatives are the distinct claims of every listed product in the
-# ordered products' categories whose vendor may sell.
+# One round trip: `place_within_pagu` writes only if the package is still at the version read
+# here; `FOR UPDATE` (a contended package) keeps it so until the transaction ends. The
+# alternatives are the distinct claims of every listed product in the ordered products'
+# categories whose vendor may sell.
 _ORDER_INPUTS = f"""
-SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1) AS rup,
+SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1 {{lock}}) AS rup,
        (SELECT v FROM vendor_projection v WHERE v.vendor_id = $2) AS vendor,
        array(SELECT p FROM product_projection p WHERE p.product_id = ANY($3::uuid[])) AS products,
        array(SELECT DISTINCT ROW({", ".join(f"a.{c}" for c in _CLAIM_COLUMNS)})
@@ -117,12 +118,19 @@ SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1) AS rup,
                  SELECT category_code FROM product_projection
                  WHERE product_id = ANY($3::uuid[]))) AS alternatives
 """
+_ORDER_INPUTS_LOCKED = _ORDER_INPUTS.format(lock="FOR UPDATE")
+_ORDER_INPUTS = _ORDER_INPUTS.format(lock="")
 
 
 async def order_inputs(
-    conn: Connection, rup_code: str, vendor_id: uuid.UUID, product_ids: Sequence[uuid.UUID]
+    conn: Connection,
+    rup_code: str,
+    vendor_id: uuid.UUID,
+    product_ids: Sequence[uuid.UUID],
+    lock: bool = False,
 ) -> OrderInputs:
-    record = await conn.fetchrow(_ORDER_INPUTS, rup_code, vendor_id, list(product_ids))
+    statement = _ORDER_INPUTS_LOCKED if lock else _ORDER_INPUTS
+    record = await conn.fetchrow(statement, rup_code, vendor_id, list(product_ids))
     assert record is not None  # scalar subqueries: always one row
     return OrderInputs(
         rup=_row(record["rup"]),

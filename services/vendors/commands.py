@@ -1,12 +1,17 @@
-"""Vendor use cases. Each is one unit of work: lock the vendor, change it, write its events.
+"""Vendor use cases. Each reads the vendor, decides, and writes it with its events.
 
 Every event bumps the vendor's `version`, adds a history row and an outbox row, so the history a
-reader sees and the events a consumer receives are the same sequence. A command takes `db`, a
-pool (its own transaction) or a caller's connection (joined as a savepoint), see `unit_of_work`.
+reader sees and the events a consumer receives are the same sequence. The write is one statement
+guarded on the version read (`store.saved_vendor`): a use case with one change reads without a
+lock and retries from the read when another write came first (`optimistically`); scheduled work
+that changes a vendor twice locks it in a unit of work. A command takes `db`, a pool or a
+caller's connection (joined, see `unit_of_work`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -52,7 +57,7 @@ from shared.contracts.vendors import (
     VendorSuspended,
     VendorVerified,
 )
-from shared.db import Connection, unit_of_work
+from shared.db import Connection, StaleWrite, optimistically, unit_of_work
 from shared.outbox import Outbox
 
 # Actors recorded for changes nobody clicked.
@@ -120,7 +125,9 @@ class VendorCommands:
             actor=actor,
             detail=event.model_dump(mode="json", include=set(fields)),
         )
-        await self.outbox.add(conn, event, change=change)
+        _, written = await self.outbox.add_returning(conn, event, change=change)
+        if not written["saved"]:
+            raise StaleWrite(vendor.vendor_id)
         return vendor
 
     async def _change(
@@ -151,6 +158,21 @@ class VendorCommands:
         return await self._write(
             conn, changed, vendor.state, event_type, actor, **changes_and_fields
         )
+
+    async def _decided(
+        self, vendor_id: UUID, decide: Callable[[Connection, Vendor], Awaitable[Vendor]]
+    ) -> Vendor:
+        """Read the vendor, `decide` and write its change, guarded on the version read; from
+        the read again while another write gets there first (see `optimistically`)."""
+
+        async def attempt(conn: Connection, lock: bool) -> Vendor:
+            read = store.lock_vendor if lock else store.get_vendor
+            vendor = await read(conn, vendor_id)
+            if vendor is None:
+                raise VendorNotFound(vendor_id)
+            return await decide(conn, vendor)
+
+        return await optimistically(self.db, attempt)
 
     async def _locked(self, conn: Connection, vendor_id: UUID) -> Vendor:
         vendor = await store.lock_vendor(conn, vendor_id)
@@ -210,39 +232,47 @@ class VendorCommands:
         Its KSWP stays as accepted (a new one is a renewal), and an NPWP compares in its
         canonical form, so giving the 16-digit form of the same number changes nothing.
         """
-        try:
-            async with unit_of_work(self.db) as conn:
-                vendor = await self._locked(conn, vendor_id)
-                profile = vendor.profile.declare(declaration)
-                changes = changed_fields(vendor.profile, profile)
-                if not changes:
-                    return vendor
-                review = needs_review(vendor.state, vendor.profile, profile)
-                if profile.npwp != vendor.profile.npwp:
-                    await self._check_submission(conn, profile)
-                elif missing := missing_documents(profile):
-                    raise MissingDocuments(missing)
-                if profile.nib != vendor.profile.nib:
-                    existing = await store.vendor_with_nib(conn, profile.nib)
-                    if existing is not None:
-                        raise DuplicateNib(profile.nib, existing)
+
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
+            profile = vendor.profile.declare(declaration)
+            changes = changed_fields(vendor.profile, profile)
+            if not changes:
+                return vendor
+            review = needs_review(vendor.state, vendor.profile, profile)
+            if profile.npwp != vendor.profile.npwp:
+                await self._check_submission(conn, profile)
+            elif missing := missing_documents(profile):
+                raise MissingDocuments(missing)
+            if profile.nib != vendor.profile.nib:
+                existing = await store.vendor_with_nib(conn, profile.nib)
+                if existing is not None:
+                    raise DuplicateNib(profile.nib, existing)
+            action = Action.RESUBMIT if review else None
+            state = transition(vendor.state, action) if action else vendor.state
+            # A vendor whose KSWP lapsed expires with the update: two versions, written together.
+            writes: AbstractAsyncContextManager[Connection] = (
+                unit_of_work(conn) if lapsed(state, profile, today) else nullcontext(conn)
+            )
+            async with writes as tx:
                 vendor = await self._change(
-                    conn,
+                    tx,
                     vendor,
                     VendorProfileUpdated,
                     actor,
-                    action=Action.RESUBMIT if review else None,
+                    action=action,
                     profile=profile,
                     changed_fields=changes,
                     requires_review=review,
                 )
-                return await self._expire_if_lapsed(conn, vendor, today, actor)
+                return await self._expire_if_lapsed(tx, vendor, today, actor)
+
+        try:
+            return await self._decided(vendor_id, decide)
         except asyncpg.UniqueViolationError as exc:
             raise await self._duplicate_nib(exc, declaration.nib) from None
 
     async def verify(self, vendor_id: UUID, actor: str, today: date) -> Vendor:
-        async with unit_of_work(self.db) as conn:
-            vendor = await self._locked(conn, vendor_id)
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
             transition(vendor.state, Action.VERIFY)  # an illegal move is reported first
             if not vendor.profile.kswp_valid_on(today):
                 raise KswpNotValid(today)
@@ -250,9 +280,10 @@ class VendorCommands:
                 conn, vendor, VendorVerified, actor, action=Action.VERIFY, verified_by=actor
             )
 
+        return await self._decided(vendor_id, decide)
+
     async def reject(self, vendor_id: UUID, reasons: list[str], actor: str) -> Vendor:
-        async with unit_of_work(self.db) as conn:
-            vendor = await self._locked(conn, vendor_id)
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
             return await self._change(
                 conn,
                 vendor,
@@ -263,10 +294,12 @@ class VendorCommands:
                 rejected_by=actor,
             )
 
+        return await self._decided(vendor_id, decide)
+
     async def suspend(self, vendor_id: UUID, reason: str, until: date | None, actor: str) -> Vendor:
         """A sanction; with `until` it ends by itself on the first daily check after that day."""
-        async with unit_of_work(self.db) as conn:
-            vendor = await self._locked(conn, vendor_id)
+
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
             return await self._change(
                 conn,
                 vendor,
@@ -278,6 +311,8 @@ class VendorCommands:
                 until=until,
                 suspended_by=actor,
             )
+
+        return await self._decided(vendor_id, decide)
 
     async def reinstate(self, vendor_id: UUID, actor: str, today: date) -> Vendor:
         async with unit_of_work(self.db) as conn:
@@ -304,8 +339,8 @@ class VendorCommands:
     ) -> Vendor:
         """The vendor uploads a new KSWP confirmation; it waits for the catalogue manager, and
         a later submission replaces one still waiting."""
-        async with unit_of_work(self.db) as conn:
-            vendor = await self._locked(conn, vendor_id)
+
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
             renewal = KswpRenewal(
                 valid_until=valid_until,
                 certificate=certificate,
@@ -321,10 +356,12 @@ class VendorCommands:
                 renewal_valid_until=valid_until,
             )
 
+        return await self._decided(vendor_id, decide)
+
     async def accept_kswp_renewal(self, vendor_id: UUID, actor: str, today: date) -> Vendor:
         """The catalogue manager accepts the pending renewal; an expired vendor may sell again."""
-        async with unit_of_work(self.db) as conn:
-            vendor = await self._locked(conn, vendor_id)
+
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
             if vendor.kswp_renewal is None:
                 raise NoKswpRenewal(vendor_id)
             profile = renewed(vendor.profile, vendor.kswp_renewal)
@@ -341,9 +378,10 @@ class VendorCommands:
                 accepted_by=actor,
             )
 
+        return await self._decided(vendor_id, decide)
+
     async def reject_kswp_renewal(self, vendor_id: UUID, reasons: list[str], actor: str) -> Vendor:
-        async with unit_of_work(self.db) as conn:
-            vendor = await self._locked(conn, vendor_id)
+        async def decide(conn: Connection, vendor: Vendor) -> Vendor:
             if vendor.kswp_renewal is None:
                 raise NoKswpRenewal(vendor_id)
             return await self._change(
@@ -355,6 +393,8 @@ class VendorCommands:
                 reasons=reasons,
                 rejected_by=actor,
             )
+
+        return await self._decided(vendor_id, decide)
 
     # ------------------------------------------------------------------------- scheduled work
 

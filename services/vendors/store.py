@@ -125,9 +125,12 @@ _HISTORY_ROW = f"""history AS (
 _INSERT = f"""saved AS (
     INSERT INTO vendors ({", ".join(_ALL_COLUMNS)}) VALUES ({_PLACEHOLDERS}) RETURNING vendor_id
 ), {_HISTORY_ROW}"""
-# A pending snapshot correction is thereby published and cleared.
+# Guarded on the version the new one follows: a write that read an older vendor changes
+# nothing (and its events are not written, see `StateChange.guard`). A pending snapshot
+# correction is thereby published and cleared.
 _UPDATE = f"""saved AS (
-    UPDATE vendors SET {_ASSIGNMENTS}, correction = NULL WHERE vendor_id = $1 RETURNING vendor_id
+    UPDATE vendors SET {_ASSIGNMENTS}, correction = NULL
+    WHERE vendor_id = $1 AND version = {_param("version")} - 1 RETURNING vendor_id
 ), {_HISTORY_ROW}"""
 
 
@@ -142,7 +145,8 @@ def saved_vendor(
     detail: dict[str, Any],
 ) -> StateChange:
     """The vendor stored (a new row with `insert`) with its history row, written by the outbox
-    in its event's statement.
+    in its event's statement, which returns `saved`: false when an update found the vendor at
+    another version than the one before `vendor.version`, and wrote nothing.
 
     An insert raises asyncpg.UniqueViolationError naming `vendors_pkey` or `vendors_nib_key`.
     """
@@ -155,6 +159,8 @@ def saved_vendor(
             actor,
             detail,
         ),
+        returns="EXISTS (SELECT FROM saved) AS saved",
+        guard="saved",
     )
 
 

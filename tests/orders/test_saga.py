@@ -282,20 +282,21 @@ async def test_what_a_package_holds_follows_every_change_of_its_orders(
     assert await _committed_is_what_live_orders_hold(platform, rup) == 1_000_000
 
 
+@pytest.mark.parametrize("races", [1, 10])
 async def test_an_order_whose_package_changed_while_it_was_placed_is_built_again(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, races: int
 ) -> None:
     """The package is renamed (a new version) after the order read it and before it is written:
-    the write does not apply to the old version, and the order is placed from the new one."""
+    the write does not apply to the old version, and the order is placed from a new read; a
+    package renamed after every read without its lock is read under the lock after three."""
     scene = await platform.scene()
     read = store.order_inputs
-    reads = 0
+    locks: list[bool] = []
 
     async def then_renamed(*args: Any) -> store.OrderInputs:
-        nonlocal reads
-        reads += 1
         inputs = await read(*args)
-        if reads == 1:
+        locks.append(args[-1])
+        if len(locks) <= races and not args[-1]:
             await platform.pool.execute(
                 "UPDATE rup_package SET package_name = 'Seragam baru', version = version + 1"
                 " WHERE rup_code = $1",
@@ -305,7 +306,7 @@ async def test_an_order_whose_package_changed_while_it_was_placed_is_built_again
 
     monkeypatch.setattr(store, "order_inputs", then_renamed)
     placed = await platform.place(scene.buyers, scene.rup, scene.seller, [(scene.product["id"], 1)])
-    assert reads == 2
+    assert locks == ([False, False] if races == 1 else [False, False, False, True])
     assert await _committed_is_what_live_orders_hold(platform, scene.rup) == placed["total"]
     logged = await platform.pool.fetchval(
         "SELECT count(*) FROM event_log WHERE aggregate_id = $1", placed["id"]
