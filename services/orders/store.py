@@ -107,7 +107,7 @@ class OrderInputs(NamedTuple):
 # here; `FOR UPDATE` (a contended package) keeps it so until the transaction ends. The
 # alternatives are the distinct claims of every listed product in the ordered products'
 # categories whose vendor may sell.
-_ORDER_INPUTS = f"""
+_ORDER_INPUTS_TEMPLATE = f"""
 SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1 {{lock}}) AS rup,
        (SELECT v FROM vendor_projection v WHERE v.vendor_id = $2) AS vendor,
        array(SELECT p FROM product_projection p WHERE p.product_id = ANY($3::uuid[])) AS products,
@@ -118,8 +118,11 @@ SELECT (SELECT r FROM rup_package r WHERE r.rup_code = $1 {{lock}}) AS rup,
                  SELECT category_code FROM product_projection
                  WHERE product_id = ANY($3::uuid[]))) AS alternatives
 """
-_ORDER_INPUTS_LOCKED = _ORDER_INPUTS.format(lock="FOR UPDATE")
-_ORDER_INPUTS = _ORDER_INPUTS.format(lock="")
+# The statement without and with the package's lock.
+_ORDER_INPUTS = {
+    False: _ORDER_INPUTS_TEMPLATE.format(lock=""),
+    True: _ORDER_INPUTS_TEMPLATE.format(lock="FOR UPDATE"),
+}
 
 
 async def order_inputs(
@@ -129,8 +132,7 @@ async def order_inputs(
     product_ids: Sequence[uuid.UUID],
     lock: bool = False,
 ) -> OrderInputs:
-    statement = _ORDER_INPUTS_LOCKED if lock else _ORDER_INPUTS
-    record = await conn.fetchrow(statement, rup_code, vendor_id, list(product_ids))
+    record = await conn.fetchrow(_ORDER_INPUTS[lock], rup_code, vendor_id, list(product_ids))
     assert record is not None  # scalar subqueries: always one row
     return OrderInputs(
         rup=_row(record["rup"]),
