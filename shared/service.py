@@ -107,6 +107,21 @@ async def _retry_until_ready(what: str, attempt: object, max_delay: float = 5.0)
             delay = min(delay * 2, max_delay)
 
 
+# How long each part of the service may take to stop before it is left behind: an orchestrator
+# kills a service that does not stop after a SIGTERM (compose after 10 s by default), and stopping
+# must not wait for ever on a broker or a database that no longer answers.
+STOP_STEP_SECONDS = 5.0
+
+
+async def _stop_within(what: str, stopping: Awaitable[object]) -> None:
+    try:
+        await asyncio.wait_for(stopping, STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.error("stopping took too long; left behind", part=what, seconds=STOP_STEP_SECONDS)
+    except Exception as exc:
+        log.warning("stopped with an error", part=what, error=repr(exc))
+
+
 # Allocations between two young-generation collections (CPython's default is 700): a request
 # allocates hundreds of objects, nearly all freed by reference counting, so collecting that
 # often is work for nothing.
@@ -179,10 +194,14 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         finally:
             for task in (messaging, *jobs):
                 task.cancel()
-            await asyncio.gather(messaging, *jobs, return_exceptions=True)
-            await relay.stop()
-            await broker.stop()
-            await pool.close()
+            await _stop_within(
+                "background tasks", asyncio.gather(messaging, *jobs, return_exceptions=True)
+            )
+            await _stop_within("outbox relay", relay.stop())
+            await _stop_within("broker", broker.stop())
+            # A connection never given back would keep `close` waiting forever; cancelled, it
+            # closes every connection at once.
+            await _stop_within("database pool", pool.close())
             log.info("service stopped")
 
     app = FastAPI(

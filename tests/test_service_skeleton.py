@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import time
 
+import asyncpg
 import pytest
 
 from ekatalog.cli import SERVICES
@@ -42,3 +45,37 @@ async def test_service_starts_and_reports_ready(
         missing = await client.get("/no-such-route")
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_service_stops_even_when_a_connection_is_never_given_back(
+    infra: Infra, database: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool waits for every lent connection before it closes: one held for ever (a stuck
+    handler) must not keep the service from stopping; its connections are closed instead."""
+    from services.vendors.app import VendorsSettings, create_app
+    from shared import service
+
+    monkeypatch.setattr(service, "STOP_STEP_SECONDS", 0.5)
+    settings = VendorsSettings(
+        database_url=database,
+        kafka_bootstrap_servers=infra.bootstrap_servers,
+        topic_prefix=topic_prefix,
+        jwt_secret=TEST_JWT_SECRET,
+    )
+    app = create_app(settings)
+    async with asyncio.timeout(10), running(app):
+        held = await app.state.pool.acquire()
+        backend = await held.fetchval("SELECT pg_backend_pid()")
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+
+        async def gone() -> bool:
+            return not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", backend
+            )
+
+        await eventually(gone)
+    finally:
+        await admin.close()
