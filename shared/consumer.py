@@ -159,27 +159,35 @@ class EventConsumer:
         return sorted(f"{self.topic_prefix}{name}" for name in names)
 
     def attach(self, broker: KafkaBroker) -> None:
-        """Declare the subscribers on `broker`; call `bind` with the pool before it starts."""
+        """Declare the subscriber on `broker`; call `bind` with the pool before it starts.
+
+        One subscriber reads every topic, so each instance of a service is one member of its
+        group: a start or a stop is one rebalance, not one per topic. Members that each read a
+        different topic made every instance's start a chain of rebalances, and a member stopped
+        in the middle of one left the embedded broker's group without assignments for minutes.
+        """
         self._broker = broker
-        for topic in self.topics:
-            broker.subscriber(
-                topic,
-                group_id=self.group_id,
-                batch=True,
-                max_records=self.batch_size,
-                batch_timeout_ms=100,
-                auto_offset_reset="earliest",
-                # A new member is assigned partitions only after the group's join window,
-                # which brokers derive from the session timeout.
-                session_timeout_ms=self.session_timeout_ms,
-                heartbeat_interval_ms=max(self.session_timeout_ms // 10, 100),
-                max_poll_interval_ms=self.max_poll_interval_ms,
-                fetch_max_wait_ms=self.fetch_max_wait_ms,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                decoder=_raw_decoder,
-                title=f"{self.name}:{topic}",
-                description=f"{self.name} consumes " + ", ".join(self._types_on(topic)),
-            )(self._on_batch)
+        if not self.topics:
+            return
+        broker.subscriber(
+            *self.topics,
+            group_id=self.group_id,
+            batch=True,
+            max_records=self.batch_size,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            # A new member is assigned partitions only after the group's join window,
+            # which brokers derive from the session timeout.
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 10, 100),
+            max_poll_interval_ms=self.max_poll_interval_ms,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_decoder,
+            title=self.name,
+            description=f"{self.name} consumes "
+            + "; ".join(f"{topic}: {', '.join(self._types_on(topic))}" for topic in self.topics),
+        )(self._on_batch)
 
     def _types_on(self, topic: str) -> list[str]:
         return [
