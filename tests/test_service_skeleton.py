@@ -8,15 +8,14 @@ import time
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
 from ekatalog.cli import SERVICES
+from shared import service
 from tests.support import TEST_JWT_SECRET, Infra, eventually, running
 
 
-@pytest.mark.parametrize("name", list(SERVICES))
-async def test_service_starts_and_reports_ready(
-    name: str, infra: Infra, database: str, topic_prefix: str
-) -> None:
+def service_app(name: str, infra: Infra, database: str, topic_prefix: str) -> FastAPI:
     module = importlib.import_module(f"services.{name}.app")
     settings_cls = next(
         v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings"
@@ -27,7 +26,14 @@ async def test_service_starts_and_reports_ready(
         topic_prefix=topic_prefix,
         jwt_secret=TEST_JWT_SECRET,
     )
-    async with running(module.create_app(settings)) as client:
+    return module.create_app(settings)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+async def test_service_starts_and_reports_ready(
+    name: str, infra: Infra, database: str, topic_prefix: str
+) -> None:
+    async with running(service_app(name, infra, database, topic_prefix)) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
 
         async def ready() -> bool:
@@ -52,17 +58,8 @@ async def test_a_service_stops_even_when_a_connection_is_never_given_back(
 ) -> None:
     """A pool waits for every lent connection before it closes: one held for ever (a stuck
     handler) must not keep the service from stopping; its connections are closed instead."""
-    from services.vendors.app import VendorsSettings, create_app
-    from shared import service
-
     monkeypatch.setattr(service, "STOP_STEP_SECONDS", 0.5)
-    settings = VendorsSettings(
-        database_url=database,
-        kafka_bootstrap_servers=infra.bootstrap_servers,
-        topic_prefix=topic_prefix,
-        jwt_secret=TEST_JWT_SECRET,
-    )
-    app = create_app(settings)
+    app = service_app("vendors", infra, database, topic_prefix)
     async with asyncio.timeout(10), running(app):
         held = await app.state.pool.acquire()
         backend = await held.fetchval("SELECT pg_backend_pid()")
