@@ -166,8 +166,7 @@ class VendorCommands:
         the read again while another write gets there first (see `optimistically`)."""
 
         async def attempt(conn: Connection, lock: bool) -> Vendor:
-            read = store.lock_vendor if lock else store.get_vendor
-            vendor = await read(conn, vendor_id)
+            vendor = await store.get_vendor(conn, vendor_id, lock=lock)
             if vendor is None:
                 raise VendorNotFound(vendor_id)
             return await decide(conn, vendor)
@@ -175,7 +174,7 @@ class VendorCommands:
         return await optimistically(self.db, attempt)
 
     async def _locked(self, conn: Connection, vendor_id: UUID) -> Vendor:
-        vendor = await store.lock_vendor(conn, vendor_id)
+        vendor = await store.get_vendor(conn, vendor_id, lock=True)
         if vendor is None:
             raise VendorNotFound(vendor_id)
         return vendor

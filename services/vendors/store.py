@@ -50,16 +50,15 @@ def _vendor(row: asyncpg.Record) -> Vendor:
     )
 
 
-async def get_vendor(conn: Connection, vendor_id: UUID) -> Vendor | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM vendors WHERE vendor_id = $1", vendor_id)
-    return _vendor(row) if row else None
+_VENDOR_READ = {
+    lock: f"SELECT {_COLUMNS} FROM vendors WHERE vendor_id = $1" + (" FOR UPDATE" if lock else "")
+    for lock in (False, True)
+}
 
 
-async def lock_vendor(conn: Connection, vendor_id: UUID) -> Vendor | None:
-    """The vendor row, locked until the transaction ends (commands lock before writing events)."""
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM vendors WHERE vendor_id = $1 FOR UPDATE", vendor_id
-    )
+async def get_vendor(conn: Connection, vendor_id: UUID, *, lock: bool = False) -> Vendor | None:
+    """The vendor; with `lock`, its row stays locked until the transaction ends."""
+    row = await conn.fetchrow(_VENDOR_READ[lock], vendor_id)
     return _vendor(row) if row else None
 
 

@@ -68,10 +68,12 @@ async def test_a_stale_profile_update_reads_again_and_applies(
     reads = 0
     get_vendor = store.get_vendor
 
-    async def read_then_overtaken(conn: Connection, vendor_id: uuid.UUID) -> Vendor | None:
+    async def read_then_overtaken(
+        conn: Connection, vendor_id: uuid.UUID, *, lock: bool = False
+    ) -> Vendor | None:
         nonlocal reads
         reads += 1
-        read = await get_vendor(conn, vendor_id)
+        read = await get_vendor(conn, vendor_id, lock=lock)
         if reads == 1:  # the renewal's own read is the second
             await service.commands.submit_kswp_renewal(
                 vendor_id, date.today() + timedelta(days=400), "https://x.example/k", "vendor"
@@ -101,11 +103,14 @@ async def test_a_contended_profile_update_takes_the_lock(
     get_vendor = store.get_vendor
     overtaking = False
 
-    async def always_overtaken(conn: Connection, vendor_id: uuid.UUID) -> Vendor | None:
-        """The update's reads without a lock; the renewal overtaking it reads unhindered."""
+    async def always_overtaken(
+        conn: Connection, vendor_id: uuid.UUID, *, lock: bool = False
+    ) -> Vendor | None:
+        """The update's reads without a lock are overtaken; the renewal overtaking it, and the
+        read under the lock, are not."""
         nonlocal overtaking
-        read = await get_vendor(conn, vendor_id)
-        if not overtaking:
+        read = await get_vendor(conn, vendor_id, lock=lock)
+        if not overtaking and not lock:
             overtaking = True
             try:
                 await service.commands.submit_kswp_renewal(
