@@ -24,7 +24,6 @@ from services.catalog.domain import (
     search_words,
 )
 from services.catalog.schemas import (
-    MAX_RUPIAH,
     PUBLIC_VIEW_KEY,
     Approval,
     ClaimReview,
@@ -39,6 +38,7 @@ from services.catalog.schemas import (
     ProductPublic,
     Reasons,
     SearchPage,
+    SearchParams,
     StockSet,
     TakeDown,
     render_public_view,
@@ -59,11 +59,10 @@ from shared.auth import (
     optional_principal,
     requires_role,
 )
-from shared.contracts.catalog import Code, EtalaseState, ProductState
-from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
+from shared.contracts.catalog import EtalaseState, ProductState
+from shared.cursor import decode_cursor, encode_cursor
 from shared.db import Connection
 from shared.problems import ErrorMapper, Problem, field_error
-from shared.regions import RegionCode
 from shared.types import single_line
 
 router = APIRouter()
@@ -357,34 +356,16 @@ async def _with_collection(conn: Connection, query: SearchQuery, code: str) -> S
     response_model=SearchPage,
     tags=["search"],
     dependencies=[Depends(optional_principal)],
+    openapi_extra=SearchParams.openapi(),
 )
 async def search(
-    request: Request,
-    q: Annotated[str | None, Query(min_length=2, max_length=200)] = None,
-    etalase_id: uuid.UUID | None = None,
-    category: Annotated[Code | None, Query()] = None,
-    collection: Annotated[
-        Code | None, Query(description="a curated collection code; needs etalase_id")
-    ] = None,
-    pdn: bool | None = None,
-    min_tkdn_bmp: Annotated[float | None, Query(ge=0, le=200)] = None,
-    min_price: Annotated[int | None, Query(ge=0, le=MAX_RUPIAH)] = None,
-    max_price: Annotated[int | None, Query(ge=0, le=MAX_RUPIAH)] = None,
-    umkm_koperasi: bool | None = None,
-    local_vendor: bool | None = None,
-    region: Annotated[
-        RegionCode | None,
-        Query(description="delivers there: to this region or to one that contains it"),
-    ] = None,
-    in_stock: bool | None = None,
-    sort: Sort = Sort.RELEVANCE,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    request: Request, params: Annotated[SearchParams, Depends(SearchParams.from_request)]
 ) -> Response:
     """Public search over listed products of open storefronts; no token needed.
 
     Only verified claims are shown and filtered on.
     """
+    q, limit, sort, cursor = params.q, params.limit, params.sort, params.cursor
     if q is not None:
         try:
             single_line(q)
@@ -394,22 +375,22 @@ async def search(
             raise field_error("q", f"give 1 to {MAX_QUERY_WORDS} words of letters or digits")
     query = SearchQuery(
         text=(q.strip() or None) if q else None,
-        etalase_id=etalase_id,
-        category=category,
-        pdn=pdn,
-        min_tkdn_bmp=min_tkdn_bmp,
-        min_price=min_price,
-        max_price=max_price,
-        umkm_koperasi=umkm_koperasi,
-        local_vendor=local_vendor,
-        region=region,
-        in_stock=in_stock,
+        etalase_id=params.etalase_id,
+        category=params.category,
+        pdn=params.pdn,
+        min_tkdn_bmp=params.min_tkdn_bmp,
+        min_price=params.min_price,
+        max_price=params.max_price,
+        umkm_koperasi=params.umkm_koperasi,
+        local_vendor=params.local_vendor,
+        region=params.region,
+        in_stock=params.in_stock,
         sort=sort,
         limit=limit,
     )
     async with request.app.state.pool.acquire() as conn:
-        if collection is not None:
-            query = await _with_collection(conn, query, collection)
+        if params.collection is not None:
+            query = await _with_collection(conn, query, params.collection)
         if cursor is not None:
             query = decode_cursor(cursor, partial(continue_after, query))
         hits = await store.search_products(conn, query, PUBLIC_VIEW_KEY)

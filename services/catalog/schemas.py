@@ -26,15 +26,19 @@ from pydantic import (
 from pydantic_core import to_json
 
 from services.catalog.domain import MAX_BMP, CurationStatus, Product, ProductDetails
+from services.catalog.search import Sort
 from shared.contracts.catalog import (
     CategoryNode,
     ClaimStatus,
+    Code,
     CuratedCollection,
     EtalaseSnapshot,
     Kbli,
     ProductSnapshot,
     VendorType,
 )
+from shared.cursor import MAX_CURSOR_LENGTH
+from shared.query import QueryModel
 from shared.regions import RegionCode
 from shared.types import (
     MAX_LIST_ITEMS,
@@ -300,3 +304,25 @@ class PricePoint(BaseModel):
 class ProductHistory(BaseModel):
     revisions: list[Revision]
     prices: list[PricePoint]
+
+
+class SearchParams(QueryModel):
+    """The public search's query string (`GET /search`)."""
+
+    q: Annotated[str, Field(min_length=2, max_length=200)] | None = None
+    etalase_id: UUID | None = None
+    category: Code | None = None
+    collection: Code | None = Field(None, description="a curated collection code; needs etalase_id")
+    pdn: bool | None = None
+    min_tkdn_bmp: Annotated[float, Field(ge=0, le=200)] | None = None
+    min_price: Annotated[int, Field(ge=0, le=MAX_RUPIAH)] | None = None
+    max_price: Annotated[int, Field(ge=0, le=MAX_RUPIAH)] | None = None
+    umkm_koperasi: bool | None = None
+    local_vendor: bool | None = None
+    region: RegionCode | None = Field(
+        None, description="delivers there: to this region or to one that contains it"
+    )
+    in_stock: bool | None = None
+    sort: Sort = Sort.RELEVANCE
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=MAX_CURSOR_LENGTH)] | None = None
