@@ -23,6 +23,7 @@ from shared.auth import CurrentPrincipal, Principal, Role, requires_role
 from shared.contracts.orders import OrderState, ProcurementType, PurchaseMethod
 from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from shared.problems import ErrorMapper, Problem
+from shared.query import QueryModel
 from shared.types import MAX_LIST_ITEMS, MAX_MAPPING_ENTRIES, Integer, Reason, ShortText, Text
 
 router = APIRouter()
@@ -306,20 +307,29 @@ async def place_order(request: Request, body: OrderIn, principal: Buyer) -> dict
     )
 
 
-@router.get("/orders", response_model=OrderPage, tags=["orders"])
+class OrderFilters(QueryModel):
+    """The query string of `GET /orders`."""
+
+    opd_id: OpdId | None = None
+    vendor_id: uuid.UUID | None = None
+    state: OrderState | None = None
+    rup_code: RupCode | None = None
+    placed_from: AwareDatetime | None = None
+    placed_to: AwareDatetime | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    cursor: Annotated[str, Field(max_length=MAX_CURSOR_LENGTH)] | None = None
+
+
+@router.get(
+    "/orders", response_model=OrderPage, tags=["orders"], openapi_extra=OrderFilters.openapi()
+)
 async def list_orders(
     request: Request,
     principal: OrderReader,
-    opd_id: Annotated[OpdId | None, Query()] = None,
-    vendor_id: Annotated[uuid.UUID | None, Query()] = None,
-    state: Annotated[OrderState | None, Query()] = None,
-    rup_code: Annotated[RupCode | None, Query()] = None,
-    placed_from: Annotated[AwareDatetime | None, Query()] = None,
-    placed_to: Annotated[AwareDatetime | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    query: Annotated[OrderFilters, Depends(OrderFilters.from_request)],
 ) -> dict[str, Any]:
     """Newest first; `next_cursor` fetches the next page."""
+    opd_id, vendor_id = query.opd_id, query.vendor_id
     if principal.role is Role.VENDOR:
         if vendor_id is not None and str(vendor_id) != principal.vendor_id:
             raise domain.forbidden("a vendor sees only its own orders")
@@ -329,15 +339,15 @@ async def list_orders(
     filters = {
         "opd_id": opd_id,
         "vendor_id": vendor_id,
-        "state": state.value if state else None,
-        "rup_code": rup_code,
-        "placed_from": placed_from,
-        "placed_to": placed_to,
+        "state": query.state.value if query.state else None,
+        "rup_code": query.rup_code,
+        "placed_from": query.placed_from,
+        "placed_to": query.placed_to,
     }
-    after = decode_cursor(cursor, _position) if cursor else None
+    after = decode_cursor(query.cursor, _position) if query.cursor else None
     async with request.app.state.pool.acquire() as conn:
-        rows = await store.list_orders(conn, filters, after, limit)
-    last = rows[-1] if len(rows) == limit else None
+        rows = await store.list_orders(conn, filters, after, query.limit)
+    last = rows[-1] if len(rows) == query.limit else None
     cursor = encode_cursor([last["placed_at"].isoformat(), str(last["id"])]) if last else None
     return {"items": rows, "next_cursor": cursor}
 

@@ -51,6 +51,7 @@ from shared.auth import Principal, Role, ensure_vendor_owner, forbidden, require
 from shared.contracts.vendors import BusinessScale, KbliEdition, VendorSnapshot, VendorState
 from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from shared.problems import ErrorMapper, Problem, field_error
+from shared.query import QueryModel
 from shared.regions import AddressRegionCode
 from shared.types import Flag, Reason, SingleLine, Text, Url
 
@@ -363,34 +364,45 @@ async def register(request: Request, body: RegistrationBody, principal: VendorCa
     return _view(request, await command)
 
 
-@router.get("/vendors", summary="List and filter vendors, keyset-paginated")
+class VendorFilters(QueryModel):
+    """The query string of `GET /vendors`."""
+
+    state: VendorState | None = None
+    scale: BusinessScale | None = None
+    koperasi: bool | None = None
+    local: bool | None = None
+    kbli: Annotated[str, Field(pattern=r"^[0-9]{5}$")] | None = None
+    kbli_edition: KbliEdition | None = Field(
+        None, description="codes of this KBLI edition (with `kbli`: that code)"
+    )
+    q: Annotated[str, Field(max_length=100), SingleLine] | None = Field(
+        None, description="text in the legal name"
+    )
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, Field(max_length=MAX_CURSOR_LENGTH)] | None = None
+
+
+@router.get(
+    "/vendors",
+    summary="List and filter vendors, keyset-paginated",
+    openapi_extra=VendorFilters.openapi(),
+)
 async def list_vendors(
     request: Request,
     _: Overseer,
-    state: VendorState | None = None,
-    scale: BusinessScale | None = None,
-    koperasi: bool | None = None,
-    local: bool | None = None,
-    kbli: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
-    kbli_edition: Annotated[
-        KbliEdition | None, Query(description="codes of this KBLI edition (with `kbli`: that code)")
-    ] = None,
-    q: Annotated[
-        str | None, Query(max_length=100, description="text in the legal name"), SingleLine
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    query: Annotated[VendorFilters, Depends(VendorFilters.from_request)],
 ) -> VendorPage:
     where = store.VendorFilter(
-        state=state,
-        scale=scale,
-        koperasi=koperasi,
-        local=local,
+        state=query.state,
+        scale=query.scale,
+        koperasi=query.koperasi,
+        local=query.local,
         local_region=request.app.state.settings.city_region_code,
-        kbli=kbli,
-        kbli_edition=kbli_edition,
-        text=q,
+        kbli=query.kbli,
+        kbli_edition=query.kbli_edition,
+        text=query.q,
     )
+    cursor, limit = query.cursor, query.limit
     after = decode_cursor(cursor, _cursor_key) if cursor else None
     async with request.app.state.pool.acquire() as conn:
         rows = await store.list_vendors(conn, where, after=after, limit=limit + 1)
