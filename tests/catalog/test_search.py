@@ -58,6 +58,18 @@ async def test_text_search_tolerates_typos(catalog: Catalog) -> None:
         assert response.status_code == 422, bad
     too_short = await catalog.client.get("/search", params={"q": "a"})
     assert too_short.status_code == 422
+    # Every bad parameter is named, as problem+json, however many there are.
+    wrong = await catalog.client.get(
+        "/search", params={"limit": "0", "sort": "random", "pdn": "maybe", "min_price": "1e3"}
+    )
+    assert wrong.status_code == 422
+    assert wrong.headers["content-type"] == "application/problem+json"
+    assert sorted(e["field"] for e in wrong.json()["errors"]) == [
+        "limit",
+        "min_price",
+        "pdn",
+        "sort",
+    ]
 
 
 async def test_relevance_is_the_mean_best_variant_score_at_our_threshold(
