@@ -164,7 +164,8 @@ class EventConsumer:
         One subscriber reads every topic, so each instance of a service is one member of its
         group: a start or a stop is one rebalance, not one per topic. Members that each read a
         different topic made every instance's start a chain of rebalances, and a member stopped
-        in the middle of one left the embedded broker's group without assignments for minutes.
+        in the middle of one left the embedded broker's group without assignments for over a
+        minute.
         """
         self._broker = broker
         if not self.topics:
