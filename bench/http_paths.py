@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/http_paths.py [--duration 12] [--connections 32] [--threads 2]
                                          [--paths ping read write] [--vendors 32]
-                                         [--profile DIR [--native]]
+                                         [--rounds 1] [--profile DIR [--native]]
 
 It starts its own embedded PostgreSQL and tansu broker on free ports, runs the vendors and
 catalog services as `ekatalog serve` processes (as `ekatalog up` does), seeds them through their
@@ -16,6 +16,11 @@ seconds per path after a short warm-up. It prints requests per second, p50 and p
 next to the floor, the ratios, and the server process's CPU time per request (which depends less
 on what else the machine runs); non-2xx answers are counted and reported as errors.
 
+`--rounds N` measures each kind of path N times, the floor and the services taking turns in each
+round (all rounds of the reads before the writes, which add data), and ends with each path's
+median ratio and each round's: on a machine whose speed drifts from one minute to the next, one
+floor measure taken minutes before a service's can make a ratio of the drift.
+
 `--profile DIR` also records py-spy samples of each service process while its paths run, as
 collapsed stacks (one line per stack and its count; `flamegraph.pl` or speedscope draw them).
 """
@@ -27,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -310,10 +316,14 @@ async def seed_platform(vendors_url: str, catalog_url: str, vendor_count: int) -
 # ------------------------------------------------------------------------------ load
 
 
-def measure(process: Process, path: Load, args: argparse.Namespace, directory: Path) -> Result:
+def measure(
+    process: Process, path: Load, args: argparse.Namespace, directory: Path, number: int
+) -> Result:
     pid, options = process.process.pid, {"connections": args.connections, "threads": args.threads}
     run_wrk(process.url, pid, path, directory, seconds=2, **options)  # warm-up: connections, caches
     label = f"{process.name}-{path.label.split(':')[0]}"
+    if args.rounds > 1:
+        label += f"-{number}"
     with profiling(pid, args.profile, label, native=args.native):
         result = run_wrk(process.url, pid, path, directory, seconds=args.duration, **options)
     say(
@@ -405,7 +415,6 @@ async def bench(args: argparse.Namespace) -> None:
             # The fixed cost of the platform's HTTP path: a route without database or auth.
             floor_ping = Load("no database: GET /floor/ping", "GET", [("/floor/ping", None, None)])
             healthz = Load("no database: GET /healthz", "GET", [("/healthz", None, None)])
-            # Reads first: they measure the seeded data, not what the writes then added.
             paths = {
                 "floor ping": (floor, floor_ping),
                 "catalog ping": (catalog, healthz),
@@ -416,12 +425,19 @@ async def bench(args: argparse.Namespace) -> None:
                 "vendors write": (vendors, vendor_write),
                 "catalog write": (catalog, stock_write),
             }
-            results = {
-                name: measure(process, load, args, work)
-                for name, (process, load) in paths.items()
-                if name.split()[1] in args.paths
-            }
-            report(results)
+            rounds: list[dict[str, Result]] = [{} for _ in range(args.rounds)]
+            # Reads first: they measure the seeded data, not what the writes then added.
+            for kind in (k for k in PATH_KINDS if k in args.paths):
+                for number, results in enumerate(rounds, 1):
+                    if args.rounds > 1:
+                        say(f"{kind}, round {number} of {args.rounds}")
+                    for name, (process, load) in paths.items():
+                        if name.split()[1] == kind:
+                            results[name] = measure(process, load, args, work, number)
+            for results in rounds:
+                report(results)
+            if args.rounds > 1:
+                report_rounds(rounds)
         finally:
             for process in processes:
                 stop_process(process.process)
@@ -437,6 +453,29 @@ def ratio(mine: Result, floor: Result) -> str:
     return f"{mine.requests_per_second / floor.requests_per_second:.2f}"
 
 
+ROWS = ("catalog ping", "vendors read", "catalog read", "vendors write", "catalog write")
+
+
+def report_rounds(rounds: list[dict[str, Result]]) -> None:
+    """Per path, over the rounds: the median ratio, each round's, the median CPU times."""
+    say("")
+    say(f"over {len(rounds)} rounds (medians; the ratio of each round):")
+    say("| path | ratio | ratios | service CPU ms/req | floor CPU ms/req | worst p99 ms |")
+    say("|---|---|---|---|---|---|")
+    for row in ROWS:
+        pairs = [(r[row], r[f"floor {row.split()[1]}"]) for r in rounds if row in r]
+        if not pairs:
+            continue
+        ratios = [mine.requests_per_second / floor.requests_per_second for mine, floor in pairs]
+        say(
+            f"| {row} | {statistics.median(ratios):.2f} | "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + f" | {statistics.median(m.cpu_ms for m, _ in pairs):.2f}"
+            f" | {statistics.median(f.cpu_ms for _, f in pairs):.2f}"
+            f" | {max(m.p99_ms for m, _ in pairs):.1f} |"
+        )
+
+
 def report(results: dict[str, Result]) -> None:
     say("")
     say(
@@ -444,7 +483,7 @@ def report(results: dict[str, Result]) -> None:
         "| floor CPU ms/req | ratio |"
     )
     say("|---|---|---|---|---|---|---|---|---|")
-    for row in ("catalog ping", "vendors read", "catalog read", "vendors write", "catalog write"):
+    for row in ROWS:
         if row not in results:
             continue
         mine, floor = results[row], results[f"floor {row.split()[1]}"]
@@ -469,6 +508,9 @@ def main() -> None:
         default=VENDORS,
         help="vendors seeded; each vendor write picks one at random, so with few of them "
         "concurrent writes queue for the same vendor's row lock",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure each path this many times, taking turns"
     )
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs here")
     parser.add_argument(
