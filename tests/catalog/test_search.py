@@ -70,6 +70,17 @@ async def test_text_search_tolerates_typos(catalog: Catalog) -> None:
         "pdn",
         "sort",
     ]
+    for query, field in (
+        ("q=kertas%00", "q"),
+        ("category=ATK%00", "category"),
+        ("region=%FF%FE", "region"),
+        ("etalase_id=1", "etalase_id"),
+        ("min_tkdn_bmp=nan", "min_tkdn_bmp"),
+        ("cursor=" + "A" * 600, "cursor"),
+    ):
+        hostile = await catalog.client.get(f"/search?{query}")
+        assert hostile.status_code == 422, (query, hostile.text)
+        assert [e["field"] for e in hostile.json()["errors"]] == [field], query
 
 
 async def test_relevance_is_the_mean_best_variant_score_at_our_threshold(

@@ -75,6 +75,20 @@ async def test_forged_cursors_and_bad_filters_are_refused(platform: Platform) ->
         assert response.json()["errors"][0]["field"] == "cursor"
     for query in ("state=lost", "limit=0", "limit=1000", "placed_from=2026-07-06T00:00:00"):
         assert (await platform.client.get(f"/orders?{query}", headers=AUDITOR)).status_code == 422
+    # Control characters, bytes that are not UTF-8, wrong types, a huge value: each a 422
+    # problem naming the parameter.
+    for query, field in (
+        ("opd_id=DIS%00DIK", "opd_id"),
+        ("rup_code=%FF%FE", "rup_code"),
+        ("vendor_id=1", "vendor_id"),
+        ("limit=ten", "limit"),
+        ("limit=1&limit=1e3", "limit"),
+        ("opd_id=" + "A" * 5000, "opd_id"),
+    ):
+        response = await platform.client.get(f"/orders?{query}", headers=AUDITOR)
+        assert response.status_code == 422, (query, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in response.json()["errors"]] == [field], query
 
 
 async def test_duplicate_and_stale_events_change_nothing(platform: Platform) -> None:

@@ -127,6 +127,21 @@ async def test_forged_cursors_are_422_without_internals(service: Service) -> Non
         ], cursor
 
 
+async def test_hostile_filters_are_422_naming_the_parameter(service: Service) -> None:
+    for query, field in (
+        ("q=CV%00Batik", "q"),
+        ("q=CV%0ABatik", "q"),
+        ("q=" + "a" * 101, "q"),
+        ("koperasi=maybe", "koperasi"),
+        ("scale=raksasa", "scale"),
+        ("kbli=1234%FF", "kbli"),
+        ("limit=-1", "limit"),
+    ):
+        response = await service.client.get(f"/vendors?{query}", headers=MANAGER)
+        body = assert_problem(response, 422, "validation-error")
+        assert [e["field"] for e in body["errors"]] == [field], query
+
+
 async def test_history_is_bounded_in_the_view_and_paged_in_full(service: Service) -> None:
     vendor = await service.verified()
     vendor_id = vendor["vendor_id"]
