@@ -168,10 +168,11 @@ class EventConsumer:
         minute.
         """
         self._broker = broker
-        if not self.topics:
+        topics = self.topics
+        if not topics:
             return
         broker.subscriber(
-            *self.topics,
+            *topics,
             group_id=self.group_id,
             batch=True,
             max_records=self.batch_size,
@@ -187,7 +188,7 @@ class EventConsumer:
             decoder=_raw_decoder,
             title=self.name,
             description=f"{self.name} consumes "
-            + "; ".join(f"{topic}: {', '.join(self._types_on(topic))}" for topic in self.topics),
+            + "; ".join(f"{topic}: {', '.join(self._types_on(topic))}" for topic in topics),
         )(self._on_batch)
 
     def _types_on(self, topic: str) -> list[str]:

@@ -107,9 +107,9 @@ async def _retry_until_ready(what: str, attempt: object, max_delay: float = 5.0)
             delay = min(delay * 2, max_delay)
 
 
-# How long each part of the service may take to stop before it is left behind: an orchestrator
-# kills a service that does not stop after a SIGTERM (compose after 10 s by default), and stopping
-# must not wait for ever on a broker or a database that no longer answers.
+# How long each part of the service may take to stop before it is left behind: stopping must not
+# wait for ever on a broker or a database that no longer answers, or on a connection a stuck
+# handler never gave back. A clean stop takes well under a second.
 STOP_STEP_SECONDS = 5.0
 
 
