@@ -100,6 +100,8 @@ def _canonical_id(value: object) -> str | None:
     """UUIDs in one spelling, so that ownership checks compare like with like."""
     if value is None:
         return None
+    if isinstance(value, uuid.UUID):
+        return str(value)
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:

@@ -237,7 +237,7 @@ class VendorCommands:
             changes = changed_fields(vendor.profile, profile)
             if not changes:
                 return vendor
-            review = needs_review(vendor.state, vendor.profile, profile)
+            review = needs_review(vendor.state, changes)
             if profile.npwp != vendor.profile.npwp:
                 await self._check_submission(conn, profile)
             elif missing := missing_documents(profile):

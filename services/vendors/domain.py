@@ -9,7 +9,7 @@ field types defined here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -473,14 +473,14 @@ def transition(state: VendorState, action: Action) -> VendorState:
         raise IllegalTransition(state, action) from None
 
 
-def needs_review(state: VendorState, before: Profile, after: Profile) -> bool:
-    """Whether a profile update sends the vendor back to verification (state submitted).
+def needs_review(state: VendorState, changes: Sequence[str]) -> bool:
+    """Whether a profile update changing the fields `changes` (`changed_fields`) sends the
+    vendor back to verification (state submitted).
 
     Yes when a review field changed, or on any change to a rejected registration (a
     resubmission). A suspended vendor may not do this, since it would lift the sanction:
     IllegalTransition.
     """
-    changes = changed_fields(before, after)
     if not changes or (state is not S.REJECTED and not REVIEW_FIELDS.intersection(changes)):
         return False
     transition(state, Action.RESUBMIT)
