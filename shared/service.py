@@ -225,10 +225,11 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     )
     install_problem_handlers(app, definition.errors)
     _install_observability(app, settings)
-    _install_docs(app)
-    add_routes(app, _operations_router(definition, broker))
+    # Requests are matched against the routes in order: the service's own come first.
     for router in definition.routers:
         add_routes(app, router, responses=PROBLEM_RESPONSES)
+    add_routes(app, _operations_router(definition, broker))
+    _install_docs(app)
     _document_problems(app)
     return app
 
