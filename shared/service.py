@@ -215,6 +215,10 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         # serves Swagger UI from the installed swagger-ui-py package instead.
         docs_url=None,
         redoc_url=None,
+        # The platform's telemetry is its structured logs with correlation ids and its
+        # Prometheus metrics; FastAPI's OpenTelemetry hooks would only be looked up and
+        # skipped on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.service = definition.name
