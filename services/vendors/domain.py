@@ -252,7 +252,11 @@ class Declaration(BaseModel):
 
     @field_validator("kbli")
     @classmethod
-    def _distinct_kbli(cls, kbli: tuple[KbliCode, ...]) -> tuple[KbliCode, ...]:
+    def _distinct_kbli(
+        cls, kbli: tuple[KbliCode, ...], info: ValidationInfo
+    ) -> tuple[KbliCode, ...]:
+        if info.context and info.context.get(STORED):
+            return kbli  # stored as this rule left them: distinct and in code order
         return kbli_codes((k.code for k in kbli), {k.code: k.edition for k in kbli})
 
     @field_validator("annual_sales")
@@ -335,8 +339,9 @@ REVIEW_FIELDS = frozenset({"nib", "npwp", "legal_form", "kbli"})
 def changed_fields(before: Profile, after: Profile) -> list[str]:
     """Fields whose value differs; an NPWP compares in its canonical form, so moving from the
     old 15-digit form to the 16-digit one of the same number changes nothing."""
-    old, new = before.model_dump(), after.model_dump()
-    return sorted(name for name in Profile.model_fields if old[name] != new[name])
+    return sorted(
+        name for name in Profile.model_fields if getattr(before, name) != getattr(after, name)
+    )
 
 
 # --------------------------------------------------------------------------- business scale
