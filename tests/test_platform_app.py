@@ -199,6 +199,26 @@ async def test_wrong_role_and_not_owner_get_403(client: httpx.AsyncClient) -> No
     assert other.status_code == 403
 
 
+async def test_the_services_routes_are_served_and_counted_by_their_template(
+    client: httpx.AsyncClient,
+) -> None:
+    vendor = auth(Role.VENDOR, vendor_id="v7")
+    assert (await client.get("/vendors/v7/secret", headers=vendor)).status_code == 200
+    head = await client.head("/vendors/v7/secret", headers=vendor)
+    assert head.status_code == 200 and head.content == b""
+    wrong_method = await client.post("/vendors/v7/secret", headers=vendor)
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "GET, HEAD"
+    metrics = (await client.get("/metrics")).text
+    for method, status in (("GET", 200), ("HEAD", 200), ("POST", 405)):
+        assert (
+            f'ekatalog_http_requests_total{{method="{method}",'
+            f'route="/vendors/{{vendor_id}}/secret",status="{status}"}} 1.0'
+        ) in metrics
+    operations = [getattr(route, "path", None) for route in client.app.routes]  # type: ignore[attr-defined]
+    assert operations.index("/vendors/{vendor_id}/secret") < operations.index("/healthz")
+
+
 async def test_invalid_body_gets_problem_naming_the_field(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/counters", json={"counter_id": "c", "seq": 1.5}, headers=auth(Role.CATALOGUE_MANAGER)
