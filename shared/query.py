@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any, Self
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.problems import request_part_error
 
 
 class QueryModel(BaseModel):
@@ -30,9 +31,7 @@ class QueryModel(BaseModel):
         try:
             return cls.model_validate(dict(request.query_params))
         except ValidationError as exc:
-            raise RequestValidationError(
-                [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
-            ) from None
+            raise request_part_error(exc, "query") from None
 
     @classmethod
     def openapi(cls) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from services.vendors import store
@@ -50,7 +49,7 @@ from services.vendors.domain import (
 from shared.auth import Principal, Role, ensure_vendor_owner, forbidden, requires_role
 from shared.contracts.vendors import BusinessScale, KbliEdition, VendorSnapshot, VendorState
 from shared.cursor import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
-from shared.problems import ErrorMapper, Problem, field_error
+from shared.problems import ErrorMapper, Problem, field_error, request_part_error
 from shared.query import QueryModel
 from shared.regions import AddressRegionCode
 from shared.types import Flag, Reason, SingleLine, Text, Url
@@ -161,9 +160,7 @@ def _domain(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_context=False)]
-        ) from None
+        raise request_part_error(exc, "body") from None
 
 
 class DeclarationBody(BaseModel):
