@@ -116,7 +116,7 @@ def build_headers(
 
 
 def encode(event: Event) -> bytes:
-    return event.model_dump_json().encode()
+    return event.__pydantic_serializer__.to_json(event)
 
 
 def decode_headers(raw: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> dict[str, str]:

@@ -123,7 +123,7 @@ class VendorCommands:
             event=_event_name(event_type),
             from_state=from_state,
             actor=actor,
-            detail=event.model_dump(mode="json", include=set(fields)),
+            detail=fields,  # the event's own values; the jsonb codec writes them as JSON
         )
         _, written = await self.outbox.add_returning(conn, event, change=change)
         if not written["saved"]:

@@ -303,14 +303,7 @@ class Profile(Declaration):
             documents[kswp] = self.documents[kswp]
         # Both sides are validated already (the declaration as given, the KSWP as accepted), and
         # no rule ties one to the other: validating them again would only repeat every check.
-        return Profile.model_construct(
-            **{
-                **vars(declaration),
-                "documents": documents,
-                "kswp_status": self.kswp_status,
-                "kswp_valid_until": self.kswp_valid_until,
-            }
-        )
+        return self.model_copy(update={**vars(declaration), "documents": documents})
 
 
 def missing_documents(profile: Profile) -> list[DocumentKind]:
@@ -548,9 +541,13 @@ class Vendor:
         `city_region_code` decides `is_local`: inside the city when the vendor's region is the
         city's own or one below it (33.75 covers 33.75.01).
         """
+        # A write takes it for its event and again for its answer: it is built once.
+        remembered: tuple[str, VendorSnapshot] | None = self.__dict__.get("_snapshot")
+        if remembered is not None and remembered[0] == city_region_code:
+            return remembered[1]
         p = self.profile
         scale = business_scale(p.capital, p.annual_sales)
-        return VendorSnapshot(
+        snapshot = VendorSnapshot(
             vendor_id=self.vendor_id,
             version=self.version,
             state=self.state,
@@ -571,6 +568,8 @@ class Vendor:
             capital=p.capital,
             annual_sales=p.annual_sales,
         )
+        object.__setattr__(self, "_snapshot", (city_region_code, snapshot))
+        return snapshot
 
 
 def snapshot_changes(before: Mapping[str, Any], after: VendorSnapshot) -> list[str]:

@@ -20,8 +20,11 @@ from shared.contracts.vendors import (
 from shared.db import Connection
 from shared.outbox import StateChange
 
+# The profile as its JSON text: pydantic reads that in one pass, where the jsonb codec's
+# Python objects would be walked again.
 _COLUMNS = (
-    "vendor_id, state, version, profile, suspended_until, registered_at, updated_at, kswp_renewal"
+    "vendor_id, state, version, profile::text AS profile, suspended_until, registered_at,"
+    " updated_at, kswp_renewal"
 )
 # Columns that copy a snapshot field of the same name, for constraints, filters and the checks.
 _SNAPSHOT_COLUMNS = (
@@ -42,7 +45,7 @@ def _vendor(row: asyncpg.Record) -> Vendor:
         vendor_id=row["vendor_id"],
         state=VendorState(row["state"]),
         version=row["version"],
-        profile=Profile.model_validate(row["profile"], context={STORED: True}),
+        profile=Profile.model_validate_json(row["profile"], context={STORED: True}),
         suspended_until=row["suspended_until"],
         registered_at=row["registered_at"],
         updated_at=row["updated_at"],
@@ -84,20 +87,17 @@ _ALL_COLUMNS = (
 
 
 def _row_values(vendor: Vendor, snapshot: VendorSnapshot) -> list[Any]:
-    copied = snapshot.model_dump(mode="json", include=set(_SNAPSHOT_COLUMNS))
-    copied["kswp_valid_until"] = snapshot.kswp_valid_until
-    renewal = vendor.kswp_renewal
     return [
         vendor.vendor_id,
         vendor.state.value,
         vendor.version,
-        vendor.profile.model_dump(mode="json"),
+        vendor.profile,  # the jsonb codec serialises a model in one pass
         vendor.profile.kswp_status.value,
         vendor.suspended_until,
         vendor.registered_at,
         vendor.updated_at,
-        renewal.model_dump(mode="json") if renewal is not None else None,
-        *(copied[name] for name in _SNAPSHOT_COLUMNS),
+        vendor.kswp_renewal,
+        *(getattr(snapshot, name) for name in _SNAPSHOT_COLUMNS),
     ]
 
 
