@@ -4,6 +4,7 @@ the request bodies that carry them."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -208,6 +209,22 @@ def test_region_codes_accept_deeper_levels_and_local_flag() -> None:
     assert vendor(region_code="33.75.01.1001").snapshot("33.75").is_local
     assert not vendor(region_code="33.26").snapshot("33.75").is_local
     assert vendor(region_code="33.26").snapshot("33").is_local
+
+
+def test_a_snapshot_is_of_the_city_and_the_version_asked_for() -> None:
+    # A vendor remembers its snapshot for the write's event and answer; never across cities or
+    # versions.
+    v = vendor(region_code="33.75.01")
+    assert v.snapshot("33.75").is_local
+    assert not v.snapshot("33.26").is_local
+    assert v.snapshot("33.75").is_local
+    moved = replace(
+        v,
+        version=v.version + 1,
+        profile=v.profile.model_copy(update={"region_code": "33.26.01"}),
+    )
+    snap = moved.snapshot("33.75")
+    assert (snap.version, snap.region_code, snap.is_local) == (v.version + 1, "33.26.01", False)
 
 
 def test_snapshot_flags() -> None:
