@@ -1,4 +1,7 @@
-"""Stock (stok): the vendor's own figure, and reservations the orders saga makes atomically."""
+"""Stock (stok): the vendor's own figure, and the units an order that ended gives back.
+
+The orders saga reserves a batch's stock set-wise in `services.catalog.saga`.
+"""
 
 from __future__ import annotations
 
@@ -79,52 +82,27 @@ def _quantities(lines: Iterable[StockLine]) -> dict[uuid.UUID, int]:
     return dict(totals)
 
 
-async def _move_stock(
-    conn: Connection,
-    outbox: Outbox,
-    lines: Iterable[StockLine],
-    sign: int,
-    reason: str,
-    reference: str | None,
-) -> list[Product]:
-    wanted = _quantities(lines)
-    held = await store.lock_stock(conn, sorted(wanted))
-    for product_id, quantity in sorted(wanted.items()):
-        product = held.get(product_id)
-        if product is None:
-            raise NotFound(f"product {product_id} does not exist")
-        if sign < 0 and product.stock < quantity:
-            raise InsufficientStock(product_id, quantity, product.stock)
-    return [
-        await record_change(
-            conn,
-            outbox,
-            product_id,
-            {"stock": held[product_id].stock + sign * quantity},
-            ProductStockChanged,
-            previous_stock=held[product_id].stock,
-            reason=reason,
-            reference=reference,
-        )
-        for product_id, quantity in sorted(wanted.items())
-    ]
-
-
-async def reserve_stock(
-    db: Db, outbox: Outbox, lines: Iterable[StockLine], reference: str | None = None
-) -> list[Product]:
-    """Take stock for all lines or none: raises `InsufficientStock` naming the short line.
-
-    Called with the saga's connection it joins that transaction; nothing is written when it
-    raises.
-    """
-    async with unit_of_work(db) as conn:
-        return await _move_stock(conn, outbox, lines, -1, "reserved", reference)
-
-
 async def release_stock(
     db: Db, outbox: Outbox, lines: Iterable[StockLine], reference: str | None = None
 ) -> list[Product]:
-    """Give reserved stock back (an order was cancelled or rejected)."""
+    """Give reserved stock back (an order ended without delivery), one version and one
+    `product.stock_changed` per product; joins the caller's transaction when given one."""
+    wanted = _quantities(lines)
     async with unit_of_work(db) as conn:
-        return await _move_stock(conn, outbox, lines, 1, "released", reference)
+        held = await store.lock_stock(conn, sorted(wanted))
+        for product_id in sorted(wanted):
+            if product_id not in held:
+                raise NotFound(f"product {product_id} does not exist")
+        return [
+            await record_change(
+                conn,
+                outbox,
+                product_id,
+                {"stock": held[product_id].stock + quantity},
+                ProductStockChanged,
+                previous_stock=held[product_id].stock,
+                reason="released",
+                reference=reference,
+            )
+            for product_id, quantity in sorted(wanted.items())
+        ]

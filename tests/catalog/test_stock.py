@@ -1,4 +1,4 @@
-"""Stock reservation for the orders saga: all lines or none, in the caller's transaction."""
+"""Stock: the vendor's figure set optimistically, and the units an ended order gives back."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ import pytest
 from services.catalog import store
 from services.catalog.commands import NotFound
 from services.catalog.domain import NotOwner, Product, RuleViolation
-from services.catalog.stock import (
-    InsufficientStock,
-    StockLine,
-    release_stock,
-    reserve_stock,
-    set_stock,
-)
+from services.catalog.stock import StockLine, release_stock, set_stock
 from shared.auth import Principal, Role
 from shared.db import Connection
 from shared.outbox import Outbox
@@ -28,71 +22,34 @@ async def _stocks(catalog: Catalog, *ids: str) -> list[int]:
     return [(await catalog.product(i))["stock"] for i in ids]
 
 
-async def test_reserve_all_lines_or_none(catalog: Catalog) -> None:
+async def test_a_release_gives_the_units_back_with_their_events(catalog: Catalog) -> None:
     etalase = await catalog.open_etalase()
     _, vendor = await catalog.verified_vendor()
     a = await catalog.listed(vendor, etalase["id"], stock=5)
-    b = await catalog.listed(vendor, etalase["id"], stock=2)
+    b = await catalog.listed(vendor, etalase["id"], stock=0)
     outbox = Outbox.for_service("catalog", catalog.prefix)
     a_id, b_id = uuid.UUID(a["id"]), uuid.UUID(b["id"])
 
-    with pytest.raises(InsufficientStock) as short:
-        async with catalog.pool.acquire() as conn, conn.transaction():
-            await reserve_stock(conn, outbox, [StockLine(a_id, 3), StockLine(b_id, 3)], "SP-1")
-    assert short.value.product_id == b_id
-    assert (short.value.requested, short.value.available) == (3, 2)
-    assert str(b_id) in str(short.value)
-    assert await _stocks(catalog, a["id"], b["id"]) == [5, 2]
-
     async with catalog.pool.acquire() as conn, conn.transaction():
-        # Two lines of one product count together.
-        rows = await reserve_stock(
+        # Two lines of one product count together: one version, one event.
+        rows = await release_stock(
             conn, outbox, [StockLine(a_id, 2), StockLine(b_id, 2), StockLine(a_id, 1)], "SP-2"
         )
-    assert {p.id: p.stock for p in rows} == {a_id: 2, b_id: 0}
-    assert await _stocks(catalog, a["id"], b["id"]) == [2, 0]
-
-    async with catalog.pool.acquire() as conn, conn.transaction():
-        await release_stock(conn, outbox, [StockLine(b_id, 2)], "SP-2")
-    assert await _stocks(catalog, a["id"], b["id"]) == [2, 2]
-
-    events = await catalog.events_of("products", b["id"], 4)
-    stock_events = [e.data for e in events if e.type == "ekatalog.product.stock_changed.v1"]
-    assert [(e["previous_stock"], e["stock"], e["reason"]) for e in stock_events] == [
-        (2, 0, "reserved"),
-        (0, 2, "released"),
+    assert {p.id: p.stock for p in rows} == {a_id: 8, b_id: 2}
+    assert await _stocks(catalog, a["id"], b["id"]) == [8, 2]
+    events = await _stock_events(catalog, a_id)
+    assert [(e["previous_stock"], e["stock"], e["reason"], e["reference"]) for e in events] == [
+        (5, 8, "released", "SP-2")
     ]
-    assert stock_events[0]["reference"] == "SP-2"
 
-    async with catalog.pool.acquire() as conn, conn.transaction():
+    # A refused release writes nothing, the lines before the bad one included.
+    async with catalog.pool.acquire() as conn:
         with pytest.raises(NotFound):
-            await reserve_stock(conn, outbox, [StockLine(uuid.uuid4(), 1)])
+            await release_stock(conn, outbox, [StockLine(a_id, 1), StockLine(uuid.uuid4(), 1)])
         with pytest.raises(RuleViolation):
-            await reserve_stock(conn, outbox, [StockLine(a_id, 0)])
-
-
-async def test_concurrent_reservations_cannot_oversell(catalog: Catalog) -> None:
-    etalase = await catalog.open_etalase()
-    _, vendor = await catalog.verified_vendor()
-    products = [await catalog.listed(vendor, etalase["id"], stock=3) for _ in range(2)]
-    ids = sorted(uuid.UUID(p["id"]) for p in products)
-    outbox = Outbox.for_service("catalog", catalog.prefix)
-
-    async def order(lines: list[StockLine]) -> str:
-        try:
-            async with catalog.pool.acquire() as conn, conn.transaction():
-                await reserve_stock(conn, outbox, lines)
-                await asyncio.sleep(0.05)  # hold the locks while the others queue
-            return "reserved"
-        except InsufficientStock:
-            return "short"
-
-    # Lines in both orders: locking in id order is what keeps this free of deadlocks.
-    orders = [[StockLine(ids[0], 1), StockLine(ids[1], 1)] for _ in range(4)]
-    orders += [[StockLine(ids[1], 1), StockLine(ids[0], 1)] for _ in range(4)]
-    results = await asyncio.gather(*(order(lines) for lines in orders))
-    assert sorted(results) == ["reserved"] * 3 + ["short"] * 5
-    assert await _stocks(catalog, *(p["id"] for p in products)) == [0, 0]
+            await release_stock(conn, outbox, [StockLine(a_id, 1), StockLine(b_id, 0)])
+    assert await _stocks(catalog, a["id"], b["id"]) == [8, 2]
+    assert len(await _stock_events(catalog, a_id)) == 1
 
 
 async def _listed(catalog: Catalog, vendor: dict[str, str], etalase_id: str, stock: int) -> Product:
@@ -161,17 +118,17 @@ async def test_a_stale_stock_set_reads_again_and_applies(
         assert read is not None
         if reads == 1:
             async with catalog.pool.acquire() as other, other.transaction():
-                await reserve_stock(other, outbox, [StockLine(product_id, 2)], "SP-overtake")
+                await release_stock(other, outbox, [StockLine(product_id, 2)], "SP-overtake")
         return read
 
     monkeypatch.setattr(store, "read_product", read_then_overtaken)
-    written = await set_stock(catalog.pool, outbox, owner, product.id, 9)
+    written = await set_stock(catalog.pool, outbox, owner, product.id, 4)
     assert reads == 2
-    assert (written.stock, written.version) == (9, product.version + 2)
+    assert (written.stock, written.version) == (4, product.version + 2)
     events = await _stock_events(catalog, product.id)
     assert [(e["previous_stock"], e["stock"], e["version"]) for e in events] == [
-        (7, 5, product.version + 1),
-        (5, 9, product.version + 2),
+        (7, 9, product.version + 1),
+        (9, 4, product.version + 2),
     ]
 
 
