@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import REGISTRY
 
 from shared.embedded import Tansu, free_port
@@ -195,6 +198,55 @@ async def test_relay_publishes_keyed_by_aggregate_and_marks_rows(
         assert ids == written, "the event id is minted in the outbox, not at publish time"
         await eventually(lambda: _outbox_drained(pool), timeout=10)
     finally:
+        await relay.stop()
+        await pool.close()
+
+
+async def test_each_aggregate_keeps_its_partition_and_order_when_batches_fill(
+    infra: Infra, database: str, topic_prefix: str
+) -> None:
+    """The relay hands the producer one record batch per partition and starts another when one
+    fills: every aggregate's events land on the partition Kafka's default partitioner gives its
+    key, in order, and the aggregates spread over the partitions."""
+    pool = await prepare(database)
+    outbox = Outbox("/test", topic_prefix)
+    topic = outbox.topic_for(CounterIncremented)
+    all_partitions = list(range(6))
+    await ensure_topics(infra.bootstrap_servers, [topic], len(all_partitions))
+    # Keys of 3,000 characters (in the key, the payload and a header): a claim of 500 events
+    # holds several 256 KB batches of each partition.
+    names = [f"counter-{n:02d}-" + "x" * 3000 for n in range(48)]
+    events = [CounterIncremented(counter_id=name, seq=s) for s in range(1, 11) for name in names]
+    await write_events(pool, outbox, events)
+    relay = make_relay(pool, database, infra.bootstrap_servers, batch_size=500)
+    reader = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await relay.start()
+    await reader.start()
+    try:
+        seen: dict[str, list[tuple[int, int]]] = {}
+        deadline = asyncio.get_running_loop().time() + 30
+        while sum(map(len, seen.values())) < len(events):
+            assert asyncio.get_running_loop().time() < deadline, "not every event arrived"
+            for records in (await reader.getmany(timeout_ms=500)).values():
+                for record in records:
+                    key = record.key.decode()
+                    seen.setdefault(key, []).append((record.partition, record.offset))
+                    assert json.loads(record.value)["seq"] == len(seen[key])
+        partitioner = DefaultPartitioner()
+        assert sorted(seen) == names
+        for name, arrived in seen.items():
+            partition = partitioner(name.encode(), all_partitions, all_partitions)
+            assert [p for p, _ in arrived] == [partition] * 10, name[:10]
+            assert [o for _, o in arrived] == sorted(o for _, o in arrived)
+        assert len({p for arrived in seen.values() for p, _ in arrived}) == len(all_partitions)
+    finally:
+        await reader.stop()
         await relay.stop()
         await pool.close()
 
