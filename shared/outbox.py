@@ -418,8 +418,8 @@ class OutboxRelay:
         """Hand the rows to the producer as one record batch per partition, in their order
         within it, then await all the acknowledgements together.
 
-        A batch is built without the producer's per-event coroutine and future (`send`), which
-        cost more than the rest of publishing an event; the partition is the one `send` picks.
+        A batch is filled without the coroutine and the future that the producer's `send`
+        makes for each event; each event goes on the partition `send` would pick for its key.
         """
         producer = self._producer
         assert producer is not None
