@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.vendors.api import DeclarationBody
 from shared.embedded import EmbeddedPostgres, Tansu, free_port
-from tests.support import Infra, scratch_database
+from tests.support import Infra, http_scope, scratch_database
 from tests.vendors.helpers import start_service, vendor_auth
 
 CONCURRENCY = 32
@@ -51,20 +51,6 @@ Request = tuple[str, list[tuple[bytes, bytes]], bytes]
 
 async def put(app: App, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     """One request through the app's ASGI interface; its status."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "PUT",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
     sent = False
     status = 0
 
@@ -80,7 +66,7 @@ async def put(app: App, path: str, headers: list[tuple[bytes, bytes]], body: byt
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(scope, receive, send)
+    await app(http_scope("PUT", path, headers), receive, send)
     return status
 
 

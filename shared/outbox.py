@@ -22,7 +22,7 @@ import asyncpg
 import pydantic_core
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.partitioner import murmur2
 
 from shared.db import Connection
 from shared.events import Event, build_headers, encode
@@ -360,7 +360,6 @@ class OutboxRelay:
             request_timeout_ms=5000,
             retry_backoff_ms=200,
             client_id=f"ekatalog-relay-{self.name}",
-            partitioner=default_partition,
         )
         try:
             await producer.start()
@@ -430,7 +429,7 @@ class OutboxRelay:
             topic, key = r["topic"], r["aggregate_id"].encode()
             if topic not in partitions:
                 partitions[topic] = sorted(await producer.partitions_for(topic))
-            partition = default_partition(key, partitions[topic], partitions[topic])
+            partition = default_partition(key, partitions[topic])
             headers = _kafka_headers(r["headers"])
             batch = open_batches.get((topic, partition))
             # An empty batch takes any record; a full one goes now and a new one follows it.
@@ -503,12 +502,10 @@ def _key_hash(key: bytes) -> int:
     return hashed & 0x7FFFFFFF
 
 
-def default_partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """Kafka's default partition of an event: its aggregate's events stay in one partition."""
-    if key is None:
-        chosen: int = DefaultPartitioner()(key, all_partitions, available)
-        return chosen
-    return all_partitions[_key_hash(key) % len(all_partitions)]
+def default_partition(key: bytes, partitions: list[int]) -> int:
+    """The partition Kafka's default partitioner gives a key: an aggregate's events stay in
+    one partition."""
+    return partitions[_key_hash(key) % len(partitions)]
 
 
 def _kafka_headers(headers: Any) -> list[tuple[str, bytes]]:

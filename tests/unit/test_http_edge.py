@@ -17,6 +17,7 @@ from shared.logging import current_correlation_id
 from shared.problems import PROBLEM_JSON
 from shared.service import ServiceDefinition, create_service_app
 from shared.settings import ServiceSettings
+from tests.support import http_scope
 
 router = APIRouter()
 
@@ -165,22 +166,8 @@ async def test_a_streamed_body_is_cut_off_at_the_limit_not_read_in_full() -> Non
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/things",
-        "raw_path": b"/things",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
-        "client": ("127.0.0.1", 1),
-        "server": ("test", 80),
-        "state": {},
-    }
-    await app(scope, receive, send)
+    headers = [(b"content-type", b"application/json"), (b"host", b"test")]
+    await app(http_scope("POST", "/things", headers), receive, send)
     assert chunks_read == 2
     start, body = sent
     assert start["status"] == 413

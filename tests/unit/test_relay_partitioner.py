@@ -15,6 +15,5 @@ def test_each_key_goes_to_the_default_partitioners_partition_every_time() -> Non
         for _ in range(200):
             key = str(uuid.uuid4()).encode()
             expected = default(key, partitions, partitions)
-            assert default_partition(key, partitions, partitions) == expected
-            assert default_partition(key, partitions, partitions) == expected  # remembered
-    assert default_partition(None, [0, 1, 2], [1]) == 1  # no key: an available partition
+            assert default_partition(key, partitions) == expected
+            assert default_partition(key, partitions) == expected  # remembered
